@@ -580,3 +580,23 @@ class FrameDecoder:
         setattr(self.stats, kind, getattr(self.stats, kind) + 1)
         self.stats.last_error = f"{kind}: {detail}"
         return None
+
+
+def to_dict(message: Message) -> dict[str, object]:
+    """A JSON-ready view of a message: enum members by name, flags as lists of names."""
+    out: dict[str, object] = {"type": message.TYPE.name}
+    for f in fields(message):
+        out[f.name] = _jsonable(getattr(message, f.name))
+    return out
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, enum.IntFlag):
+        return [member.name for member in type(value) if member.value and member in value]
+    if isinstance(value, enum.IntEnum):
+        return value.name
+    if isinstance(value, SensorReading):
+        return {"temp_centi": value.temp_centi, "status": _jsonable(value.status)}
+    if isinstance(value, tuple):
+        return [_jsonable(item) for item in value]
+    return value

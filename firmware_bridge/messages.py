@@ -1,0 +1,436 @@
+"""The protocol's typed messages and their payload layouts (PROTOCOL.md section 3), no I/O."""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from typing import ClassVar, Self, TypeVar
+
+MAX_SENSORS = 8
+SERIAL_NUMBER_BYTES = 12
+NO_READING_CENTI = -0x8000  # int16 minimum: the sensor gave no value (open, short, absent)
+NO_NEXT_CHANGE = 0xFFFFFFFF
+
+_E = TypeVar("_E", bound=enum.IntEnum)
+
+
+class ProtocolError(ValueError):
+    """A message that cannot be encoded: a caller bug, never raised by the decoder."""
+
+
+class HeaterKind(enum.IntEnum):
+    SPACE_HEATER = 1
+    WATER_BOILER = 2
+
+
+class SensorKind(enum.IntEnum):
+    ROOM_AIR = 1
+    HEATER_BODY = 2
+    TANK_TOP = 3
+    TANK_BOTTOM = 4
+    OUTDOOR = 5
+
+
+class SensorStatus(enum.IntFlag):
+    OK = 0
+    OPEN = 0x01
+    SHORT = 0x02
+    OUT_OF_RANGE = 0x04
+
+
+class McuStatus(enum.IntFlag):
+    NONE = 0
+    LEASE_ACTIVE = 0x01  # the host holds a heat lease: compute power is allowed
+    SHUTDOWN = 0x02  # latched failsafe: no heat until RESET
+    HOST_SEEN = 0x04  # a HEARTBEAT arrived since boot
+
+
+class Mode(enum.IntEnum):
+    OFF = 0
+    HEAT = 1
+    ECO = 2
+    BOOST = 3
+
+
+class SetpointSource(enum.IntEnum):
+    SCHEDULE = 0
+    KNOB = 1
+    REMOTE = 2
+
+
+class FaultCode(enum.IntEnum):
+    SENSOR_OPEN = 1
+    SENSOR_SHORT = 2
+    OVER_TEMPERATURE = 3
+    UNDER_TEMPERATURE = 4
+    LEASE_EXPIRED = 5
+    FAILSAFE_SHUTDOWN = 6
+    MCU_RESET = 7
+
+
+class NakReason(enum.IntEnum):
+    BAD_PAYLOAD = 1
+    OUT_OF_RANGE = 2
+    NOT_READY = 3
+    UNSUPPORTED = 4
+
+
+class MessageType(enum.IntEnum):
+    IDENT_REQUEST = 0x01
+    HEARTBEAT = 0x02
+    SET = 0x03
+    RESET = 0x04
+    IDENT = 0x41
+    SENSORS = 0x42
+    THERMOSTAT = 0x43
+    FAULT = 0x44
+    ACK = 0x7E
+    NAK = 0x7F
+
+
+class PayloadError(ValueError):
+    """Internal: a payload does not fit its message type (counted as bad_payload)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """Base of every message. `seq` is the sender's 8-bit frame counter."""
+
+    TYPE: ClassVar[MessageType]
+    # Messages a receiver must ACK (or NAK); the sender retries them until it does.
+    RELIABLE: ClassVar[bool] = False
+    seq: int = 0
+
+    def pack_payload(self) -> bytes:
+        return b""
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        if payload:
+            raise PayloadError(f"{cls.TYPE.name} carries no payload, got {len(payload)} bytes")
+        return cls(seq=seq)
+
+
+def _unpack(fmt: struct.Struct, payload: bytes, name: str) -> tuple[int, ...]:
+    if len(payload) != fmt.size:
+        raise PayloadError(f"{name} payload is {fmt.size} bytes, got {len(payload)}")
+    return fmt.unpack(payload)
+
+
+def _enum(kind: type[_E], value: int) -> _E:
+    try:
+        return kind(value)
+    except ValueError:
+        raise PayloadError(f"{kind.__name__} has no value {value}") from None
+
+
+# --- host to MCU -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IdentRequest(Message):
+    """Host asks the MCU to identify itself; answered by IDENT (which serves as the ACK)."""
+
+    TYPE = MessageType.IDENT_REQUEST
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Heartbeat(Message):
+    """Host is alive, applies `applied_power_w`, and holds a heat lease of `lease_ms`."""
+
+    TYPE = MessageType.HEARTBEAT
+    _FMT: ClassVar[struct.Struct] = struct.Struct(">HH")
+    applied_power_w: int
+    lease_ms: int
+
+    def pack_payload(self) -> bytes:
+        return self._FMT.pack(self.applied_power_w, self.lease_ms)
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        power, lease = _unpack(cls._FMT, payload, "HEARTBEAT")
+        return cls(seq=seq, applied_power_w=power, lease_ms=lease)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetDisplay(Message):
+    """Host sets what the heater shows and its fan: the setpoint in effect and fan duty."""
+
+    TYPE = MessageType.SET
+    RELIABLE = True
+    _FMT: ClassVar[struct.Struct] = struct.Struct(">hBB")
+    setpoint_centi: int
+    mode: Mode
+    fan_pct: int
+
+    def pack_payload(self) -> bytes:
+        if not 0 <= self.fan_pct <= 100:
+            raise ProtocolError(f"SET fan_pct must be 0..100, got {self.fan_pct}")
+        return self._FMT.pack(self.setpoint_centi, self.mode, self.fan_pct)
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        setpoint, mode, fan = _unpack(cls._FMT, payload, "SET")
+        if fan > 100:
+            raise PayloadError(f"SET fan_pct must be 0..100, got {fan}")
+        return cls(seq=seq, setpoint_centi=setpoint, mode=_enum(Mode, mode), fan_pct=fan)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reset(Message):
+    """Host asks the MCU to restart, which clears a latched failsafe shutdown."""
+
+    TYPE = MessageType.RESET
+    RELIABLE = True
+
+
+# --- MCU to host -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ident(Message):
+    """The MCU's identity, limits and configuration: the handshake's answer."""
+
+    TYPE = MessageType.IDENT
+    _FMT: ClassVar[struct.Struct] = struct.Struct(">BBB12sBHhhHHIB")
+    firmware_version: tuple[int, int, int]
+    serial_number: str
+    heater_kind: HeaterKind
+    rated_power_w: int
+    min_temp_centi: int
+    max_temp_centi: int
+    report_interval_ms: int
+    boot_id: int
+    config_checksum: int
+    sensors: tuple[SensorKind, ...]
+
+    def pack_payload(self) -> bytes:
+        serial = self.serial_number.encode("ascii")
+        if len(serial) > SERIAL_NUMBER_BYTES:
+            raise ProtocolError(f"IDENT serial_number longer than 12 bytes: {serial!r}")
+        if not 1 <= len(self.sensors) <= MAX_SENSORS:
+            raise ProtocolError(f"IDENT needs 1..{MAX_SENSORS} sensors, got {len(self.sensors)}")
+        major, minor, patch = self.firmware_version
+        head = self._FMT.pack(
+            major,
+            minor,
+            patch,
+            serial.ljust(SERIAL_NUMBER_BYTES, b"\x00"),
+            self.heater_kind,
+            self.rated_power_w,
+            self.min_temp_centi,
+            self.max_temp_centi,
+            self.report_interval_ms,
+            self.boot_id,
+            self.config_checksum,
+            len(self.sensors),
+        )
+        return head + bytes(self.sensors)
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        size = cls._FMT.size
+        if len(payload) < size:
+            raise PayloadError(f"IDENT payload is at least {size} bytes, got {len(payload)}")
+        (major, minor, patch, serial, kind, power, tmin, tmax, interval, boot, checksum, count) = (
+            cls._FMT.unpack(payload[:size])
+        )
+        sensor_bytes = payload[size:]
+        if not 1 <= count <= MAX_SENSORS or len(sensor_bytes) != count:
+            raise PayloadError(f"IDENT announces {count} sensors, carries {len(sensor_bytes)}")
+        try:
+            serial_text = serial.rstrip(b"\x00").decode("ascii")
+        except UnicodeDecodeError:
+            raise PayloadError("IDENT serial_number is not ASCII") from None
+        if tmin >= tmax or interval == 0:
+            raise PayloadError(f"IDENT limits {tmin}..{tmax}, interval {interval} are not sane")
+        return cls(
+            seq=seq,
+            firmware_version=(major, minor, patch),
+            serial_number=serial_text,
+            heater_kind=_enum(HeaterKind, kind),
+            rated_power_w=power,
+            min_temp_centi=tmin,
+            max_temp_centi=tmax,
+            report_interval_ms=interval,
+            boot_id=boot,
+            config_checksum=checksum,
+            sensors=tuple(_enum(SensorKind, s) for s in sensor_bytes),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SensorReading:
+    temp_centi: int
+    status: SensorStatus = SensorStatus.OK
+
+    @property
+    def temp_c(self) -> float | None:
+        """Degrees Celsius, or None when the sensor gave no usable value."""
+        if self.temp_centi == NO_READING_CENTI or self.status & (
+            SensorStatus.OPEN | SensorStatus.SHORT
+        ):
+            return None
+        return self.temp_centi / 100.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sensors(Message):
+    """Periodic temperatures in IDENT's sensor order; best effort, never acknowledged."""
+
+    TYPE = MessageType.SENSORS
+    _FMT: ClassVar[struct.Struct] = struct.Struct(">HIHBB")
+    _READING: ClassVar[struct.Struct] = struct.Struct(">hB")
+    boot_id: int
+    uptime_ms: int
+    heater_power_w: int  # the power the MCU allows right now: 0 without a lease
+    status: McuStatus
+    readings: tuple[SensorReading, ...]
+
+    def pack_payload(self) -> bytes:
+        if not 1 <= len(self.readings) <= MAX_SENSORS:
+            raise ProtocolError(f"SENSORS needs 1..{MAX_SENSORS} readings")
+        head = self._FMT.pack(
+            self.boot_id, self.uptime_ms, self.heater_power_w, self.status, len(self.readings)
+        )
+        return head + b"".join(self._READING.pack(r.temp_centi, r.status) for r in self.readings)
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        size = cls._FMT.size
+        if len(payload) < size:
+            raise PayloadError(f"SENSORS payload is at least {size} bytes, got {len(payload)}")
+        boot, uptime, power, status, count = cls._FMT.unpack(payload[:size])
+        body = payload[size:]
+        if not 1 <= count <= MAX_SENSORS or len(body) != count * cls._READING.size:
+            raise PayloadError(f"SENSORS announces {count} readings, carries {len(body)} bytes")
+        readings = tuple(
+            SensorReading(temp, SensorStatus(flags & 0x07))
+            for temp, flags in cls._READING.iter_unpack(body)
+        )
+        return cls(
+            seq=seq,
+            boot_id=boot,
+            uptime_ms=uptime,
+            heater_power_w=power,
+            status=McuStatus(status & 0x07),
+            readings=readings,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Thermostat(Message):
+    """The occupant's wish: setpoint, mode, where it came from, and the next scheduled change."""
+
+    TYPE = MessageType.THERMOSTAT
+    RELIABLE = True
+    _FMT: ClassVar[struct.Struct] = struct.Struct(">hBBhI")
+    setpoint_centi: int
+    mode: Mode
+    source: SetpointSource
+    next_setpoint_centi: int = 0
+    next_change_s: int = NO_NEXT_CHANGE  # simulated or real seconds from now; none: 0xFFFFFFFF
+
+    def pack_payload(self) -> bytes:
+        return self._FMT.pack(
+            self.setpoint_centi,
+            self.mode,
+            self.source,
+            self.next_setpoint_centi,
+            self.next_change_s,
+        )
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        setpoint, mode, source, next_setpoint, next_change = _unpack(
+            cls._FMT, payload, "THERMOSTAT"
+        )
+        return cls(
+            seq=seq,
+            setpoint_centi=setpoint,
+            mode=_enum(Mode, mode),
+            source=_enum(SetpointSource, source),
+            next_setpoint_centi=next_setpoint,
+            next_change_s=next_change,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fault(Message):
+    """Something the MCU detected or did on its own: sensor faults, limits, lease lapse."""
+
+    TYPE = MessageType.FAULT
+    RELIABLE = True
+    _FMT: ClassVar[struct.Struct] = struct.Struct(">BBh")
+    NO_SENSOR: ClassVar[int] = 0xFF
+    code: FaultCode
+    sensor_index: int = 0xFF
+    value_centi: int = NO_READING_CENTI
+
+    def pack_payload(self) -> bytes:
+        return self._FMT.pack(self.code, self.sensor_index, self.value_centi)
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        code, index, value = _unpack(cls._FMT, payload, "FAULT")
+        return cls(seq=seq, code=_enum(FaultCode, code), sensor_index=index, value_centi=value)
+
+
+# --- both directions ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ack(Message):
+    """The frame `acked_seq` of type `acked_type` was received and applied."""
+
+    TYPE = MessageType.ACK
+    _FMT: ClassVar[struct.Struct] = struct.Struct(">BB")
+    acked_seq: int
+    acked_type: int
+
+    def pack_payload(self) -> bytes:
+        return self._FMT.pack(self.acked_seq, self.acked_type)
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        acked_seq, acked_type = _unpack(cls._FMT, payload, "ACK")
+        return cls(seq=seq, acked_seq=acked_seq, acked_type=acked_type)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Nak(Message):
+    """The frame `nacked_seq` was received but refused, for `reason`; do not retry it."""
+
+    TYPE = MessageType.NAK
+    _FMT: ClassVar[struct.Struct] = struct.Struct(">BBB")
+    nacked_seq: int
+    nacked_type: int
+    reason: NakReason
+
+    def pack_payload(self) -> bytes:
+        return self._FMT.pack(self.nacked_seq, self.nacked_type, self.reason)
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        nacked_seq, nacked_type, reason = _unpack(cls._FMT, payload, "NAK")
+        return cls(
+            seq=seq, nacked_seq=nacked_seq, nacked_type=nacked_type, reason=_enum(NakReason, reason)
+        )
+
+
+MESSAGE_CLASSES: dict[int, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (
+        IdentRequest,
+        Heartbeat,
+        SetDisplay,
+        Reset,
+        Ident,
+        Sensors,
+        Thermostat,
+        Fault,
+        Ack,
+        Nak,
+    )
+}

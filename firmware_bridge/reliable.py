@@ -1,0 +1,146 @@
+"""Acknowledged delivery as pure state machines: retries, duplicates, sequence numbers.
+
+Both ends of the link use these (the host's `link.py` and the simulated MCU), so they follow
+PROTOCOL.md sections 4 and 5 the same way. No I/O and no clock reads: time is passed in.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from firmware_bridge.protocol import Message, encode
+
+INITIAL_TIMEOUT_S = 0.025
+MAX_TIMEOUT_S = 5.0
+MAX_TRIES = 10
+
+
+class Outcome(enum.Enum):
+    ACKED = "acked"
+    NACKED = "nacked"
+    GAVE_UP = "gave_up"
+    REPLACED = "replaced"  # a newer message of the same type superseded it
+
+
+@dataclass
+class Pending:
+    """One reliable message on its way: the frame, its tries and, once settled, its outcome."""
+
+    message: Message
+    frame: bytes
+    first_sent_s: float
+    next_try_s: float
+    timeout_s: float
+    tries: int = 1
+    outcome: Outcome | None = None
+    settled_s: float | None = None
+    nak_reason: int | None = None
+
+    @property
+    def round_trip_s(self) -> float | None:
+        if self.settled_s is None:
+            return None
+        return self.settled_s - self.first_sent_s
+
+
+class SeqCounter:
+    """The sender's 8-bit frame counter (PROTOCOL.md section 2)."""
+
+    def __init__(self, start: int = 0) -> None:
+        self._next = start & 0xFF
+
+    def take(self) -> int:
+        value = self._next
+        self._next = (value + 1) & 0xFF
+        return value
+
+
+@dataclass
+class ReliableSender:
+    """Retransmits reliable messages until answered, with timeouts doubling from 25 ms to 5 s."""
+
+    version: int
+    initial_timeout_s: float = INITIAL_TIMEOUT_S
+    max_timeout_s: float = MAX_TIMEOUT_S
+    max_tries: int = MAX_TRIES
+    retransmissions: int = 0
+    _pending: dict[int, Pending] = field(default_factory=dict)  # by message type
+
+    def submit(self, message: Message, now_s: float) -> tuple[Pending, Pending | None]:
+        """Start sending; returns the new entry and the older one of its type it replaced."""
+        frame = encode(message, version=self.version)
+        entry = Pending(
+            message=message,
+            frame=frame,
+            first_sent_s=now_s,
+            next_try_s=now_s + self.initial_timeout_s,
+            timeout_s=self.initial_timeout_s,
+        )
+        replaced = self._pending.pop(message.TYPE, None)
+        if replaced is not None:
+            replaced.outcome, replaced.settled_s = Outcome.REPLACED, now_s
+        self._pending[message.TYPE] = entry
+        return entry, replaced
+
+    def settle(
+        self, msg_type: int, seq: int, now_s: float, nak_reason: int | None = None
+    ) -> Pending | None:
+        """An ACK (nak_reason None) or NAK arrived; returns the entry it settles, if any."""
+        entry = self._pending.get(msg_type)
+        if entry is None or entry.message.seq != seq:
+            return None  # late answer to a retransmission already settled, or a stray
+        del self._pending[msg_type]
+        entry.outcome = Outcome.ACKED if nak_reason is None else Outcome.NACKED
+        entry.nak_reason = nak_reason
+        entry.settled_s = now_s
+        return entry
+
+    def due(self, now_s: float) -> tuple[list[bytes], list[Pending]]:
+        """Frames to retransmit now, and entries that ran out of tries."""
+        resend: list[bytes] = []
+        gave_up: list[Pending] = []
+        for msg_type, entry in list(self._pending.items()):
+            if now_s < entry.next_try_s:
+                continue
+            if entry.tries >= self.max_tries:
+                del self._pending[msg_type]
+                entry.outcome, entry.settled_s = Outcome.GAVE_UP, now_s
+                gave_up.append(entry)
+                continue
+            entry.tries += 1
+            entry.timeout_s = min(entry.timeout_s * 2, self.max_timeout_s)
+            entry.next_try_s = now_s + entry.timeout_s
+            self.retransmissions += 1
+            resend.append(entry.frame)
+        return resend, gave_up
+
+    def clear(self, now_s: float) -> list[Pending]:
+        """Abandon everything (the link went down): returns the entries given up."""
+        dropped = list(self._pending.values())
+        for entry in dropped:
+            entry.outcome, entry.settled_s = Outcome.GAVE_UP, now_s
+        self._pending.clear()
+        return dropped
+
+    def next_deadline(self) -> float | None:
+        return min((entry.next_try_s for entry in self._pending.values()), default=None)
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+
+@dataclass
+class DuplicateFilter:
+    """Recognises retransmitted reliable messages: same type and seq as the last one applied."""
+
+    _last_seq: dict[int, int] = field(default_factory=dict)
+
+    def is_new(self, message: Message) -> bool:
+        if self._last_seq.get(message.TYPE) == message.seq:
+            return False
+        self._last_seq[message.TYPE] = message.seq
+        return True
+
+    def clear(self) -> None:
+        self._last_seq.clear()

@@ -1,0 +1,28 @@
+"""`boiler-agent bench ...`: the reproducible benchmarks of bench/, from the installed package."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "bench",
+        help="run a benchmark (a table, or one JSON line with --json)",
+        description="Run a benchmark. Each prints a table and, with --json, one JSON line.",
+    )
+    which = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
+    serial = which.add_parser(
+        "serial",
+        help="frame decoding rate against a plain read of the same bytes",
+        add_help=False,
+    )
+    serial.add_argument("rest", nargs=argparse.REMAINDER)
+    serial.set_defaults(handler=_run_serial)
+
+
+def _run_serial(args: argparse.Namespace) -> int:
+    from boiler_agent.benchmarks import serial_link
+
+    return serial_link.main(list(args.rest))

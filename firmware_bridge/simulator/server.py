@@ -1,0 +1,202 @@
+"""A heater MCU in software on a pseudo-terminal: the firmware, its world and its port, running.
+
+`HeaterSimulator` wires the simulated firmware (`mcu.py`) to its physical world (`world.py`)
+and to a pty (`pty_port.py`), runs them on a thread, and offers the knobs a test or an
+operator needs: turn the thermostat, break a sensor, silence or reset the MCU, unplug the port.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from firmware_bridge.protocol import PROTOCOL_VERSION
+from firmware_bridge.simulator.mcu import McuConfig, McuCounters, SimulatedMcu
+from firmware_bridge.simulator.plant import PRESETS, PlantPreset
+from firmware_bridge.simulator.pty_port import PtyPort
+from firmware_bridge.simulator.weather import WeatherSeries, default_weather
+from firmware_bridge.simulator.world import DAY_S, HeaterWorld, WorldSnapshot
+
+log = logging.getLogger(__name__)
+
+TICK_S = 0.01
+DEFAULT_SPEED = 144.0  # a simulated day in ten minutes
+DEFAULT_START_DAY = 15  # mid-January: heating season in the northern hemisphere
+DEFAULT_START_HOUR = 6.0
+
+
+@dataclass(frozen=True)
+class SimulatorSnapshot:
+    port: str
+    connected: bool
+    boot_id: int
+    lease_active: bool
+    shutdown: bool
+    heater_power_w: int
+    world: WorldSnapshot
+    counters: McuCounters
+
+
+def preset_by_name(name: str) -> PlantPreset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        known = ", ".join(sorted(PRESETS))
+        raise ValueError(f"unknown heater preset {name!r}; known presets: {known}") from None
+
+
+class HeaterSimulator:
+    def __init__(
+        self,
+        preset: str | PlantPreset = "room",
+        *,
+        weather: WeatherSeries | None = None,
+        speed: float = DEFAULT_SPEED,
+        start_day: int = DEFAULT_START_DAY,
+        start_hour: float = DEFAULT_START_HOUR,
+        link_path: Path | None = None,
+        seed: int | None = None,
+        protocol_version: int = PROTOCOL_VERSION,
+        report_interval_ms: int = 500,
+        serial_number: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.preset = preset if isinstance(preset, PlantPreset) else preset_by_name(preset)
+        if not 1 <= start_day <= 365:
+            raise ValueError(f"start_day must be 1..365, got {start_day}")
+        if not 0.0 <= start_hour < 24.0:
+            raise ValueError(f"start_hour must be 0..24, got {start_hour}")
+        self.clock = clock
+        self.world = HeaterWorld(
+            self.preset,
+            weather or default_weather(),
+            speed=speed,
+            start_sim_s=(start_day - 1) * DAY_S + start_hour * 3600.0,
+            real_start_s=clock(),
+        )
+        prefix = "QB1" if self.preset.kind.name == "WATER_BOILER" else "QH1"
+        self.config = McuConfig(
+            serial_number=serial_number or f"{prefix}-{zlib.crc32(self.preset.name.encode()) % 1_000_000:06d}",
+            heater_kind=self.preset.kind,
+            rated_power_w=self.preset.rated_power_w,
+            min_temp_c=self.preset.min_temp_c,
+            max_temp_c=self.preset.max_temp_c,
+            sensors=self.preset.sensors,
+            report_interval_ms=report_interval_ms,
+            protocol_version=protocol_version,
+        )
+        self._lock = threading.RLock()
+        self.mcu = SimulatedMcu(self.config, self.world, seed=seed)
+        self.pty = PtyPort(link_path)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._unplugged_until: float | None = None
+
+    # --- running ---------------------------------------------------------------------------
+
+    @property
+    def port(self) -> str:
+        return self.pty.path
+
+    def start(self) -> HeaterSimulator:
+        with self._lock:
+            self.pty.open()
+            self.mcu.boot(self.clock(), announce_reset=False)
+        self._thread = threading.Thread(target=self._run, name="heater-simulator", daemon=True)
+        self._thread.start()
+        log.info("heater simulator (%s) on %s", self.preset.name, self.port)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        self.pty.close()
+
+    def __enter__(self) -> HeaterSimulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            data = self.pty.read(TICK_S) if self.pty.is_open else b""
+            if not self.pty.is_open:
+                self._stop.wait(TICK_S)
+            with self._lock:
+                now = self.clock()
+                if data:
+                    self.mcu.receive(data, now)
+                self.world.advance(now)
+                self.mcu.tick(now)
+                output = self.mcu.take_output(now)
+                if self._unplugged_until is not None and now >= self._unplugged_until:
+                    self._unplugged_until = None
+                    self.pty.open()
+                    log.info("simulator: port plugged back in at %s", self.port)
+                self.pty.write(output)
+
+    # --- knobs -----------------------------------------------------------------------------
+
+    def turn_knob(self, setpoint_c: float) -> None:
+        with self._lock:
+            self.world.turn_knob(setpoint_c)
+
+    def silence(self, seconds: float) -> None:
+        """The MCU neither hears nor speaks for a while (a hung MCU, a broken wire)."""
+        with self._lock:
+            self.mcu.faults.silent_until_s = self.clock() + seconds
+
+    def reset_mcu(self) -> None:
+        with self._lock:
+            self.mcu.boot(self.clock())
+
+    def unplug(self, seconds: float) -> None:
+        """The port vanishes (USB unplugged) and comes back after `seconds`."""
+        with self._lock:
+            self.pty.close()
+            self._unplugged_until = self.clock() + seconds
+
+    def set_sensor_fault(self, index: int, fault: str | None) -> None:
+        """fault: "open", "short", "frozen", or None to repair the sensor."""
+        faults = self.mcu.faults
+        with self._lock:
+            for group in (faults.open_sensors, faults.short_sensors, faults.frozen_sensors):
+                group.discard(index)
+            if fault is None:
+                return
+            groups = {
+                "open": faults.open_sensors,
+                "short": faults.short_sensors,
+                "frozen": faults.frozen_sensors,
+            }
+            if fault not in groups:
+                raise ValueError(f"sensor fault must be open, short or frozen, got {fault!r}")
+            groups[fault].add(index)
+
+    def set_line_noise(self, *, crc_error_rate: float = 0.0, garbage_rate: float = 0.0) -> None:
+        for name, rate in (("crc_error_rate", crc_error_rate), ("garbage_rate", garbage_rate)):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} must be 0..1, got {rate}")
+        with self._lock:
+            self.mcu.faults.crc_error_rate = crc_error_rate
+            self.mcu.faults.garbage_rate = garbage_rate
+
+    def snapshot(self) -> SimulatorSnapshot:
+        with self._lock:
+            return SimulatorSnapshot(
+                port=self.port,
+                connected=self.pty.is_open,
+                boot_id=self.mcu.boot_id,
+                lease_active=self.mcu.lease_active,
+                shutdown=self.mcu.shutdown,
+                heater_power_w=self.mcu.heater_power_w,
+                world=self.world.snapshot(),
+                counters=McuCounters(**vars(self.mcu.counters)),
+            )

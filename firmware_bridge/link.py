@@ -263,8 +263,10 @@ class HeaterLink:
             if self.stats.handshakes:
                 self.stats.reconnects += 1
             log.info("opened heater port %s", self.url)
-            self._begin_handshake(self.clock(), "port opened")
+            now = self.clock()
+            self._begin_handshake(now, "port opened")
             self._write(b"\x00")  # end any partial frame the MCU holds (PROTOCOL.md section 2)
+            self._handshake_tick(now)
         return True
 
     def _lost(self, reason: str) -> None:

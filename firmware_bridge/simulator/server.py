@@ -80,8 +80,9 @@ class HeaterSimulator:
             real_start_s=clock(),
         )
         prefix = "QB1" if self.preset.kind.name == "WATER_BOILER" else "QH1"
+        default_serial = f"{prefix}-{zlib.crc32(self.preset.name.encode()) % 1_000_000:06d}"
         self.config = McuConfig(
-            serial_number=serial_number or f"{prefix}-{zlib.crc32(self.preset.name.encode()) % 1_000_000:06d}",
+            serial_number=serial_number or default_serial,
             heater_kind=self.preset.kind,
             rated_power_w=self.preset.rated_power_w,
             min_temp_c=self.preset.min_temp_c,
@@ -96,6 +97,7 @@ class HeaterSimulator:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unplugged_until: float | None = None
+        self._unplug_for_s: float | None = None
 
     # --- running ---------------------------------------------------------------------------
 
@@ -106,7 +108,9 @@ class HeaterSimulator:
     def start(self) -> HeaterSimulator:
         with self._lock:
             self.pty.open()
-            self.mcu.boot(self.clock(), announce_reset=False)
+            now = self.clock()
+            self.mcu.take_output(now)  # said before the port existed: nobody heard it
+            self.mcu.boot(now, announce_reset=False)
         self._thread = threading.Thread(target=self._run, name="heater-simulator", daemon=True)
         self._thread.start()
         log.info("heater simulator (%s) on %s", self.preset.name, self.port)
@@ -136,7 +140,12 @@ class HeaterSimulator:
                 self.world.advance(now)
                 self.mcu.tick(now)
                 output = self.mcu.take_output(now)
-                if self._unplugged_until is not None and now >= self._unplugged_until:
+                if self._unplug_for_s is not None:
+                    self.pty.close()  # here, not in unplug(): this thread owns the fds
+                    self._unplugged_until = now + self._unplug_for_s
+                    self._unplug_for_s = None
+                    log.info("simulator: port unplugged")
+                elif self._unplugged_until is not None and now >= self._unplugged_until:
                     self._unplugged_until = None
                     self.pty.open()
                     log.info("simulator: port plugged back in at %s", self.port)
@@ -160,8 +169,7 @@ class HeaterSimulator:
     def unplug(self, seconds: float) -> None:
         """The port vanishes (USB unplugged) and comes back after `seconds`."""
         with self._lock:
-            self.pty.close()
-            self._unplugged_until = self.clock() + seconds
+            self._unplug_for_s = seconds
 
     def set_sensor_fault(self, index: int, fault: str | None) -> None:
         """fault: "open", "short", "frozen", or None to repair the sensor."""

@@ -120,7 +120,9 @@ def _number(path: Path, line_no: int, column: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise WeatherFileError(f"{path} line {line_no}: {column} {text!r} is not a number") from None
+        raise WeatherFileError(
+            f"{path} line {line_no}: {column} {text!r} is not a number"
+        ) from None
     if not math.isfinite(value):
         raise WeatherFileError(f"{path} line {line_no}: {column} {text!r} is not finite")
     return value

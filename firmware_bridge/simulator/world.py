@@ -13,7 +13,11 @@ from dataclasses import dataclass
 from firmware_bridge.protocol import HeaterKind, Mode, SensorKind
 from firmware_bridge.simulator.mcu import ThermostatReading
 from firmware_bridge.simulator.plant import DrawSchedule, PlantPreset, ThermalPlant
-from firmware_bridge.simulator.thermostat import ScheduledThermostat
+from firmware_bridge.simulator.thermostat import (
+    BOILER_KNOB_RANGE_C,
+    ROOM_KNOB_RANGE_C,
+    ScheduledThermostat,
+)
 from firmware_bridge.simulator.weather import WeatherSeries
 
 DAY_S = 86_400.0
@@ -49,10 +53,11 @@ class HeaterWorld:
         self.weather = weather
         self.speed = speed
         self.plant = ThermalPlant(preset)
+        boiler = preset.kind is HeaterKind.WATER_BOILER
         self.wall_thermostat = ScheduledThermostat(
-            preset.schedule, knob_range_c=(preset.min_temp_c + 5.0, preset.max_temp_c - 10.0)
+            preset.schedule, knob_range_c=BOILER_KNOB_RANGE_C if boiler else ROOM_KNOB_RANGE_C
         )
-        self.draws = DrawSchedule() if preset.kind is HeaterKind.WATER_BOILER else None
+        self.draws = DrawSchedule() if boiler else None
         self.sim_time_s = start_sim_s
         self._real_last_s = real_start_s
         self._heater_power_w = 0.0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from firmware_bridge.protocol import Ack, Mode, SetDisplay, Thermostat, SetpointSource
+from firmware_bridge.protocol import Ack, Mode, SetDisplay, SetpointSource, Thermostat
 from firmware_bridge.reliable import (
     MAX_TRIES,
     DuplicateFilter,

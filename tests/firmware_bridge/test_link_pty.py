@@ -1,0 +1,174 @@
+"""The link against the heater simulator over a real pseudo-terminal; no serial-layer mocks."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from firmware_bridge.events import LinkDown, LinkUp, McuFault, Readings, ThermostatState
+from firmware_bridge.link import HeaterLink, LinkRefusedError, LinkState
+from firmware_bridge.protocol import FaultCode, HeaterKind, Mode, SensorKind, SetpointSource
+from firmware_bridge.recording import RX, TX, decode_recording
+from firmware_bridge.reliable import Outcome
+from firmware_bridge.simulator.server import HeaterSimulator
+from firmware_bridge.simulator.weather import WeatherSeries
+
+from .conftest import drain, wait_for
+
+
+def test_handshake_reports_the_heaters_identity(
+    simulator: HeaterSimulator, link: HeaterLink
+) -> None:
+    identity = link.identity
+    assert identity is not None and link.state is LinkState.UP
+    assert identity.heater_kind is HeaterKind.SPACE_HEATER
+    assert identity.rated_power_w == simulator.preset.rated_power_w
+    assert identity.sensors[0] is SensorKind.ROOM_AIR
+    assert identity.boot_id == simulator.mcu.boot_id
+    assert identity.serial_number == simulator.config.serial_number
+    up, _ = wait_for(link, LinkUp, 1.0)
+    assert up.identity == identity
+
+
+def test_readings_arrive_at_the_advertised_rate(link: HeaterLink) -> None:
+    assert link.identity is not None
+    drain(link)
+    window = 3.0
+    end = time.monotonic() + window
+    count = 0
+    while time.monotonic() < end:
+        try:
+            event = link.events.get(timeout=0.05)
+        except Exception:
+            continue
+        count += isinstance(event, Readings)
+    expected = window / link.identity.report_interval_s
+    assert expected - 2 <= count <= expected + 2, f"{count} readings in {window} s"
+    assert link.readings is not None
+    temp = link.readings.temp_of(SensorKind.ROOM_AIR)
+    assert temp is not None and -10.0 < temp < 40.0
+
+
+def test_knob_change_is_seen_within_one_second(
+    simulator: HeaterSimulator, link: HeaterLink
+) -> None:
+    drain(link)
+    simulator.turn_knob(22.5)
+    state, took = wait_for(link, ThermostatState, 2.0, lambda s: s.setpoint_c == 22.5)
+    assert state.source is SetpointSource.KNOB
+    assert took < 1.0, f"knob change reached the host after {took:.2f} s"
+
+
+def test_lease_lapses_when_the_host_stops_heartbeating(
+    simulator: HeaterSimulator, link: HeaterLink
+) -> None:
+    def beat() -> None:
+        link.heartbeat(300.0, lease_s=3.0)
+
+    wait_for(link, Readings, 3.0, lambda r: r.heater_power_w == 300 and r.lease_active, every=beat)
+    assert simulator.snapshot().heater_power_w == 300
+    assert link.stats.rtt_avg_ms is not None, "heartbeat ACKs give the round trip"
+    stopped = time.monotonic()
+    wait_for(link, McuFault, 5.0, lambda f: f.code is FaultCode.LEASE_EXPIRED)
+    lapsed_after = time.monotonic() - stopped
+    assert 2.0 < lapsed_after < 4.5, f"lease of 3 s lapsed after {lapsed_after:.2f} s"
+    wait_for(link, Readings, 2.0, lambda r: r.heater_power_w == 0 and not r.lease_active)
+    assert simulator.snapshot().heater_power_w == 0
+    assert link.stats.lease_expiries == 1
+
+
+def test_no_heartbeat_is_sent_and_no_heat_granted_while_link_is_down(
+    simulator: HeaterSimulator,
+) -> None:
+    link = HeaterLink(simulator.port)  # not started: never handshaken
+    assert link.heartbeat(300.0) is False
+    assert simulator.snapshot().counters.leases_granted == 0
+
+
+def test_port_vanishing_and_coming_back_reconnects_by_itself(
+    simulator: HeaterSimulator, link: HeaterLink
+) -> None:
+    drain(link)
+    simulator.unplug(1.0)
+    down, _ = wait_for(link, LinkDown, 3.0)
+    assert "port" in down.reason or "silent" in down.reason
+    up, _ = wait_for(link, LinkUp, 10.0)
+    assert up.identity.boot_id == simulator.mcu.boot_id, "same MCU, no restart"
+    assert link.stats.reconnects >= 1
+    wait_for(link, Readings, 2.0)
+
+
+def test_mcu_reset_means_a_new_handshake(simulator: HeaterSimulator, link: HeaterLink) -> None:
+    assert link.identity is not None
+    old_boot = link.identity.boot_id
+    drain(link)
+    simulator.reset_mcu()
+    up, _ = wait_for(link, LinkUp, 3.0)
+    assert up.identity.boot_id != old_boot
+    assert up.reason == "MCU restarted"
+    assert link.stats.mcu_resets == 1
+
+
+def test_silent_mcu_takes_the_link_down_until_it_speaks_again(
+    simulator: HeaterSimulator, link: HeaterLink
+) -> None:
+    drain(link)
+    simulator.silence(4.5)
+    down, _ = wait_for(link, LinkDown, 6.0)
+    assert "silent" in down.reason
+    assert link.heartbeat(300.0) is False, "no lease while the link is down"
+    wait_for(link, LinkUp, 6.0)
+
+
+def test_version_mismatch_is_refused_with_both_versions_named(tmp_path: Path) -> None:
+    sim = HeaterSimulator("room", weather=WeatherSeries.constant(5.0), protocol_version=2, seed=1)
+    with sim, HeaterLink(sim.port, handshake_timeout_s=1.0) as link:
+        with pytest.raises(LinkRefusedError) as refused:
+            link.wait_until_up(5.0)
+        message = str(refused.value)
+        assert "version 2" in message and "version 1" in message, message
+        assert link.heartbeat(300.0) is False
+        time.sleep(0.3)
+        assert sim.snapshot().counters.leases_granted == 0, "no heat on a mismatch"
+        assert link.state is LinkState.REFUSED
+
+
+def test_line_noise_is_counted_and_survived(simulator: HeaterSimulator, link: HeaterLink) -> None:
+    simulator.set_line_noise(crc_error_rate=0.2, garbage_rate=0.1)
+    drain(link)
+    for _ in range(8):
+        wait_for(link, Readings, 3.0)
+    errors = link.stats.decoder
+    assert errors.errors > 0, "noise must show in the error counters"
+    assert link.state is LinkState.UP
+
+
+def test_set_display_is_acknowledged_and_out_of_range_is_refused(
+    simulator: HeaterSimulator, link: HeaterLink
+) -> None:
+    result = link.set_display(21.0, Mode.ECO, fan_pct=20).result(timeout=3.0)
+    assert result.ok and result.round_trip_s is not None
+    state, _ = wait_for(link, ThermostatState, 2.0, lambda s: s.source is SetpointSource.REMOTE)
+    assert state.setpoint_c == 21.0 and state.mode is Mode.ECO
+    refused = link.set_display(80.0, Mode.HEAT).result(timeout=3.0)
+    assert refused.outcome is Outcome.NACKED
+    assert link.stats.naks_received == 1
+
+
+def test_recording_holds_both_directions_and_decodes(
+    simulator: HeaterSimulator, tmp_path: Path
+) -> None:
+    recording = tmp_path / "heater.bal"
+    with HeaterLink(simulator.port, record_to=recording) as link:
+        link.wait_until_up(5.0)
+        for _ in range(3):
+            link.heartbeat(100.0)
+            time.sleep(0.3)
+    frames = list(decode_recording(recording))
+    sent = {f.message["type"] for f in frames if f.direction == TX and f.message}
+    received = {f.message["type"] for f in frames if f.direction == RX and f.message}
+    assert {"IDENT_REQUEST", "HEARTBEAT"} <= sent
+    assert {"IDENT", "SENSORS", "ACK"} <= received
+    assert all(f.wall_time is not None for f in frames if f.error is None)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 import threading
 from dataclasses import asdict
@@ -85,15 +86,22 @@ def main(argv: list[str] | None = None) -> int:
             "type 'help' for commands, ^D or ^C to stop",
             file=sys.stderr,
         )
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             for line in sys.stdin:
                 reply = run_command(simulator, line.split())
                 if reply:
-                    print(reply, file=sys.stderr)
-            threading.Event().wait() if not sys.stdin.isatty() else None
+                    print(reply, file=sys.stderr, flush=True)
+            if not sys.stdin.isatty():
+                # No more commands (e.g. started with </dev/null): run until ^C or SIGTERM.
+                threading.Event().wait()
         except KeyboardInterrupt:
             pass
     return 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_command(simulator: HeaterSimulator, words: list[str]) -> str:

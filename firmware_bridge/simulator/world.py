@@ -22,7 +22,7 @@ from firmware_bridge.simulator.weather import WeatherSeries
 
 DAY_S = 86_400.0
 # Longest simulated step taken at once; the plant sub-steps further for stability.
-MAX_STEP_S = 60.0
+MAX_STEP_S = 15.0
 
 
 @dataclass(frozen=True)

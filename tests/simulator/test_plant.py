@@ -250,6 +250,7 @@ def test_draw_schedule_flows_by_time_of_day() -> None:
     assert draws.litres_per_day == pytest.approx(160.0)
     assert draws.flow_l_per_min(7 * H + 120) == 8.0
     assert draws.flow_l_per_min(7 * H + 301) == 0.0  # 40 L at 8 L/min lasts 5 min
+    assert isinstance(draws.flow_l_per_min(3 * H), float)
     assert draws.flow_l_per_min(3 * DAY + 19 * H + 60) == 8.0
     assert sum(draws.flow_l_per_min(t) / 60.0 for t in range(int(DAY))) == pytest.approx(160, abs=1)
 

@@ -127,7 +127,7 @@ def test_entries_that_repeat_the_setpoint_are_not_changes() -> None:
 
 
 def test_mode_defaults_to_heat_and_is_stored_not_applied(room: ScheduledThermostat) -> None:
-    assert room.mode is Mode.HEAT
+    assert ScheduledThermostat(ROOM_SCHEDULE).mode is Mode.HEAT
     room.set_mode(Mode.ECO)
     assert room.mode is Mode.ECO
     assert room.setpoint(12 * H) == (19.0, SCHEDULE)

@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n", 2)[2] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--preset", default="room", choices=sorted(PRESETS))
+    parser.add_argument(
+        "--preset", default="room", choices=sorted(PRESETS), help="heater (default %(default)s)"
+    )
     parser.add_argument("--speed", type=float, default=DEFAULT_SPEED, help="sim s per real s")
     parser.add_argument("--weather", type=Path, help="hourly weather CSV (default: Greensboro)")
     parser.add_argument("--start-day", type=int, default=DEFAULT_START_DAY, help="1..365")

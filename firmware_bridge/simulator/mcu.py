@@ -83,6 +83,12 @@ class McuConfig:
     protocol_version: int = PROTOCOL_VERSION
     noise_sigma_c: float = 0.03
 
+    def __post_init__(self) -> None:
+        if not 250 <= self.report_interval_ms <= 1000:
+            raise ValueError(
+                f"report_interval_ms must be 250..1000 (1 to 4 Hz), got {self.report_interval_ms}"
+            )
+
     def checksum(self) -> int:
         # Stable across runs (unlike hash()): the host compares it between handshakes.
         text = repr((self.heater_kind, self.rated_power_w, self.min_temp_c, self.max_temp_c))

@@ -7,8 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from rich.logging import RichHandler
+
 from boiler_agent import __version__
 from boiler_agent.commands import bench, serial_cmd, simulate
+from boiler_agent.terminal import console
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -37,7 +40,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
+    if sys.stderr.isatty():
+        # Rich draws log lines above a live table instead of through it.
+        handler: logging.Handler = RichHandler(
+            console=console, show_path=False, log_time_format="%H:%M:%S"
+        )
+        logging.basicConfig(level=level, format="%(name)s: %(message)s", handlers=[handler])
+    else:
+        logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr)
     try:
         result: int = args.handler(args)
     except KeyboardInterrupt:

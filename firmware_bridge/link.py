@@ -449,7 +449,9 @@ class HeaterLink:
         self.stats.handshakes += 1
         self._duplicates.clear()
         self._set_state(LinkState.UP)
-        log.info("heater link up (%s): %s", reason, identity.describe())
+        # A recovery is news worth the operator's attention; the first handshake is routine.
+        level = logging.WARNING if self.stats.handshakes > 1 else logging.INFO
+        log.log(level, "heater link up (%s): %s", reason, identity.describe())
         self._emit(LinkUp(now, identity, reason))
 
     def _on_sensors(self, message: Sensors, now: float) -> None:

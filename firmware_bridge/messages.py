@@ -100,6 +100,8 @@ class Message:
     TYPE: ClassVar[MessageType]
     # Messages a receiver must ACK (or NAK); the sender retries them until it does.
     RELIABLE: ClassVar[bool] = False
+    # A reliable message that carries state: a newer one makes an unanswered older one moot.
+    SUPERSEDES: ClassVar[bool] = False
     seq: int = 0
 
     def pack_payload(self) -> bytes:
@@ -159,6 +161,7 @@ class SetDisplay(Message):
 
     TYPE = MessageType.SET
     RELIABLE = True
+    SUPERSEDES = True
     _FMT: ClassVar[struct.Struct] = struct.Struct(">hBB")
     setpoint_centi: int
     mode: Mode
@@ -325,6 +328,7 @@ class Thermostat(Message):
 
     TYPE = MessageType.THERMOSTAT
     RELIABLE = True
+    SUPERSEDES = True
     _FMT: ClassVar[struct.Struct] = struct.Struct(">hBBhI")
     setpoint_centi: int
     mode: Mode

@@ -65,10 +65,14 @@ class ReliableSender:
     max_timeout_s: float = MAX_TIMEOUT_S
     max_tries: int = MAX_TRIES
     retransmissions: int = 0
-    _pending: dict[int, Pending] = field(default_factory=dict)  # by message type
+    _pending: dict[tuple[int, int], Pending] = field(default_factory=dict)  # (type, seq)
 
     def submit(self, message: Message, now_s: float) -> tuple[Pending, Pending | None]:
-        """Start sending; returns the new entry and the older one of its type it replaced."""
+        """Start sending; returns the new entry and the older one it superseded, if any.
+
+        State messages (SET, THERMOSTAT) supersede an unanswered one of their type: only the
+        latest state matters. Events (FAULT, RESET) each go through on their own.
+        """
         frame = encode(message, version=self.version)
         entry = Pending(
             message=message,
@@ -77,20 +81,22 @@ class ReliableSender:
             next_try_s=now_s + self.initial_timeout_s,
             timeout_s=self.initial_timeout_s,
         )
-        replaced = self._pending.pop(message.TYPE, None)
-        if replaced is not None:
-            replaced.outcome, replaced.settled_s = Outcome.REPLACED, now_s
-        self._pending[message.TYPE] = entry
+        replaced = None
+        if message.SUPERSEDES:
+            for key in [key for key in self._pending if key[0] == message.TYPE]:
+                replaced = self._pending.pop(key)
+                replaced.outcome, replaced.settled_s = Outcome.REPLACED, now_s
+        self._pending[(message.TYPE, message.seq)] = entry
         return entry, replaced
 
     def settle(
         self, msg_type: int, seq: int, now_s: float, nak_reason: int | None = None
     ) -> Pending | None:
         """An ACK (nak_reason None) or NAK arrived; returns the entry it settles, if any."""
-        entry = self._pending.get(msg_type)
-        if entry is None or entry.message.seq != seq:
-            return None  # late answer to a retransmission already settled, or a stray
-        del self._pending[msg_type]
+        # None: a late answer to a retransmission already settled, or a stray.
+        entry = self._pending.pop((msg_type, seq), None)
+        if entry is None:
+            return None
         entry.outcome = Outcome.ACKED if nak_reason is None else Outcome.NACKED
         entry.nak_reason = nak_reason
         entry.settled_s = now_s
@@ -100,11 +106,11 @@ class ReliableSender:
         """Frames to retransmit now, and entries that ran out of tries."""
         resend: list[bytes] = []
         gave_up: list[Pending] = []
-        for msg_type, entry in list(self._pending.items()):
+        for key, entry in list(self._pending.items()):
             if now_s < entry.next_try_s:
                 continue
             if entry.tries >= self.max_tries:
-                del self._pending[msg_type]
+                del self._pending[key]
                 entry.outcome, entry.settled_s = Outcome.GAVE_UP, now_s
                 gave_up.append(entry)
                 continue

@@ -9,10 +9,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.live import Live
 
 from boiler_agent.live_view import LinkView
+from boiler_agent.terminal import console
 from firmware_bridge.link import DEFAULT_BAUDRATE, HeaterLink, LinkRefusedError
 from firmware_bridge.recording import DIRECTION_NAMES, decode_recording
 
@@ -56,7 +56,6 @@ def add_parser(commands: Any) -> None:
 def _watch(args: argparse.Namespace) -> int:
     link = HeaterLink(args.port, baudrate=args.baud, record_to=args.record).start()
     view = LinkView(link)
-    console = Console(stderr=args.json)
     deadline = time.monotonic() + args.seconds if args.seconds > 0 else None
     try:
         if args.json:

@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
 from rich.live import Live
 
 from boiler_agent.durations import parse_duration
 from boiler_agent.live_view import LinkView
+from boiler_agent.terminal import console
 from firmware_bridge.link import HeaterLink, LinkRefusedError
 from firmware_bridge.simulator.plant import PRESETS
 from firmware_bridge.simulator.server import (
@@ -93,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _drive(args: argparse.Namespace, simulator: HeaterSimulator, duration_s: float) -> int:
     power = args.power if args.power is not None else 0.6 * simulator.preset.rated_power_w
-    console = Console(stderr=True)
     with HeaterLink(simulator.port, record_to=args.record) as link:
         try:
             identity = link.wait_until_up(HANDSHAKE_TIMEOUT_S)

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from firmware_bridge.protocol import Ack, Mode, SetDisplay, SetpointSource, Thermostat
+from firmware_bridge.protocol import (
+    Ack,
+    Fault,
+    FaultCode,
+    Mode,
+    SetDisplay,
+    SetpointSource,
+    Thermostat,
+)
 from firmware_bridge.reliable import (
     MAX_TRIES,
     DuplicateFilter,
@@ -94,3 +102,14 @@ def test_duplicate_filter_recognises_retransmission_per_type() -> None:
 def test_seq_counter_wraps_at_256() -> None:
     counter = SeqCounter(254)
     assert [counter.take() for _ in range(4)] == [254, 255, 0, 1]
+
+
+def test_events_are_not_superseded_each_is_retried_on_its_own() -> None:
+    sender = ReliableSender(version=1)
+    first, _ = sender.submit(Fault(seq=1, code=FaultCode.SENSOR_OPEN, sensor_index=1), 0.0)
+    second, replaced = sender.submit(Fault(seq=2, code=FaultCode.FAILSAFE_SHUTDOWN), 0.01)
+    assert replaced is None and len(sender) == 2, "a fault never makes an earlier one moot"
+    resend, _ = sender.due(0.1)
+    assert resend == [first.frame, second.frame]
+    assert sender.settle(Fault.TYPE, 2, 0.2) is second
+    assert sender.settle(Fault.TYPE, 1, 0.2) is first

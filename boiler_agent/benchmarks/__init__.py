@@ -1,0 +1,1 @@
+"""Reproducible benchmarks, each a `run()` returning numbers and a `main()` printing them."""

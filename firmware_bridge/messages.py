@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import ClassVar, Self, TypeVar
 
 MAX_SENSORS = 8
+MIN_REPORT_INTERVAL_MS = 250  # 4 Hz
+MAX_REPORT_INTERVAL_MS = 1000  # 1 Hz
 SERIAL_NUMBER_BYTES = 12
 NO_READING_CENTI = -0x8000  # int16 minimum: the sensor gave no value (open, short, absent)
 NO_NEXT_CHANGE = 0xFFFFFFFF
@@ -127,6 +129,14 @@ def _enum(kind: type[_E], value: int) -> _E:
         raise PayloadError(f"{kind.__name__} has no value {value}") from None
 
 
+def _type_or_code(code: int) -> int:
+    """An answered message type: named when known, the bare code when not (still valid)."""
+    try:
+        return MessageType(code)
+    except ValueError:
+        return code
+
+
 # --- host to MCU -------------------------------------------------------------------------
 
 
@@ -214,6 +224,16 @@ class Ident(Message):
             raise ProtocolError(f"IDENT serial_number longer than 12 bytes: {serial!r}")
         if not 1 <= len(self.sensors) <= MAX_SENSORS:
             raise ProtocolError(f"IDENT needs 1..{MAX_SENSORS} sensors, got {len(self.sensors)}")
+        if b"\x00" in serial:
+            raise ProtocolError(f"IDENT serial_number must not contain NUL: {serial!r}")
+        if self.min_temp_centi >= self.max_temp_centi:
+            raise ProtocolError(
+                f"IDENT min_temp_centi {self.min_temp_centi} must be below {self.max_temp_centi}"
+            )
+        if not MIN_REPORT_INTERVAL_MS <= self.report_interval_ms <= MAX_REPORT_INTERVAL_MS:
+            raise ProtocolError(
+                f"IDENT report_interval_ms must be 250..1000, got {self.report_interval_ms}"
+            )
         major, minor, patch = self.firmware_version
         head = self._FMT.pack(
             major,
@@ -246,8 +266,10 @@ class Ident(Message):
             serial_text = serial.rstrip(b"\x00").decode("ascii")
         except UnicodeDecodeError:
             raise PayloadError("IDENT serial_number is not ASCII") from None
-        if tmin >= tmax or interval == 0:
-            raise PayloadError(f"IDENT limits {tmin}..{tmax}, interval {interval} are not sane")
+        if tmin >= tmax:
+            raise PayloadError(f"IDENT limits {tmin}..{tmax}: min must be below max")
+        if not MIN_REPORT_INTERVAL_MS <= interval <= MAX_REPORT_INTERVAL_MS:
+            raise PayloadError(f"IDENT report_interval_ms {interval} is not 250..1000")
         return cls(
             seq=seq,
             firmware_version=(major, minor, patch),
@@ -276,6 +298,11 @@ class SensorReading:
         ):
             return None
         return self.temp_centi / 100.0
+
+
+# Flag values by bits, built once: constructing an IntFlag per reading dominated decoding time.
+_SENSOR_STATUS = tuple(SensorStatus(bits) for bits in range(8))
+_MCU_STATUS = tuple(McuStatus(bits) for bits in range(8))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -309,7 +336,7 @@ class Sensors(Message):
         if not 1 <= count <= MAX_SENSORS or len(body) != count * cls._READING.size:
             raise PayloadError(f"SENSORS announces {count} readings, carries {len(body)} bytes")
         readings = tuple(
-            SensorReading(temp, SensorStatus(flags & 0x07))
+            SensorReading(temp, _SENSOR_STATUS[flags & 0x07])
             for temp, flags in cls._READING.iter_unpack(body)
         )
         return cls(
@@ -317,7 +344,7 @@ class Sensors(Message):
             boot_id=boot,
             uptime_ms=uptime,
             heater_power_w=power,
-            status=McuStatus(status & 0x07),
+            status=_MCU_STATUS[status & 0x07],
             readings=readings,
         )
 
@@ -399,7 +426,7 @@ class Ack(Message):
     @classmethod
     def unpack_payload(cls, payload: bytes, seq: int) -> Self:
         acked_seq, acked_type = _unpack(cls._FMT, payload, "ACK")
-        return cls(seq=seq, acked_seq=acked_seq, acked_type=acked_type)
+        return cls(seq=seq, acked_seq=acked_seq, acked_type=_type_or_code(acked_type))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -419,7 +446,10 @@ class Nak(Message):
     def unpack_payload(cls, payload: bytes, seq: int) -> Self:
         nacked_seq, nacked_type, reason = _unpack(cls._FMT, payload, "NAK")
         return cls(
-            seq=seq, nacked_seq=nacked_seq, nacked_type=nacked_type, reason=_enum(NakReason, reason)
+            seq=seq,
+            nacked_seq=nacked_seq,
+            nacked_type=_type_or_code(nacked_type),
+            reason=_enum(NakReason, reason),
         )
 
 

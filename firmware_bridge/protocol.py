@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import binascii
 import enum
+import struct
 from dataclasses import dataclass, field, fields
 from typing import ClassVar
 
@@ -114,7 +115,7 @@ def encode(message: Message, *, version: int = PROTOCOL_VERSION) -> bytes:
         raise ProtocolError(f"{message.TYPE.name} seq must be 0..255, got {message.seq}")
     try:
         payload = message.pack_payload()
-    except (ValueError, OverflowError) as exc:  # struct.error is a ValueError
+    except (ValueError, OverflowError, struct.error) as exc:  # struct.error is no ValueError
         if isinstance(exc, ProtocolError):
             raise
         raise ProtocolError(f"{message.TYPE.name}: a field is out of range ({exc})") from None

@@ -28,6 +28,8 @@ from firmware_bridge.protocol import (
     encode,
 )
 
+# 115200 baud, 8N1: ten bits on the wire per byte.
+LINE_BYTES_PER_S = 115_200 / 10
 REPEATS = 5  # each measurement is the best of this many passes over the file
 MB = 1_000_000
 # The traffic of a live link, per frame sent: mostly SENSORS (2 to 4 Hz), a HEARTBEAT and its
@@ -43,6 +45,7 @@ METRICS = {
     "decoded_frames": "frames the decoder delivered",
     "decode_errors": "frames the decoder dropped",
     "chunk_bytes": "bytes per os.read",
+    "line_rate_cpu_pct": "% of one core to decode a saturated 115200 baud line",
 }
 DESCRIPTION = f"""\
 Measure how fast the host decodes the heater's serial byte stream.
@@ -150,6 +153,9 @@ def run(frames: int = 200_000, chunk_bytes: int = 4096, seed: int = 1) -> dict[s
         "decoded_frames": decoded,
         "decode_errors": errors,
         "chunk_bytes": chunk_bytes,
+        "line_rate_cpu_pct": round(
+            100 * LINE_BYTES_PER_S / (len(stream) / frames) * dec_cpu / frames, 3
+        ),
     }
 
 

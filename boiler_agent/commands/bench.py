@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from boiler_agent.benchmarks import serial_link
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -16,13 +18,8 @@ def add_parser(commands: Any) -> None:
     serial = which.add_parser(
         "serial",
         help="frame decoding rate against a plain read of the same bytes",
-        add_help=False,
+        description=serial_link.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serial.add_argument("rest", nargs=argparse.REMAINDER)
-    serial.set_defaults(handler=_run_serial)
-
-
-def _run_serial(args: argparse.Namespace) -> int:
-    from boiler_agent.benchmarks import serial_link
-
-    return serial_link.main(list(args.rest))
+    serial_link.add_arguments(serial)
+    serial.set_defaults(handler=serial_link.report)

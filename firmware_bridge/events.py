@@ -6,6 +6,9 @@ callers never see centi-degrees, sequence numbers or frames.
 
 from __future__ import annotations
 
+import collections
+import queue
+import threading
 from dataclasses import dataclass, field, fields
 
 from firmware_bridge.protocol import (
@@ -176,6 +179,46 @@ class LinkRefused:
 LinkEvent = Readings | ThermostatState | McuFault | LinkUp | LinkDown | LinkRefused
 
 
+class EventQueue:
+    """The link's events for its caller, bounded. When full, the oldest reading goes first:
+    a fault, a thermostat change or a link change is never dropped to make room for readings.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.dropped = 0
+        self._items: collections.deque[LinkEvent] = collections.deque()
+        self._ready = threading.Condition()
+
+    def put(self, event: LinkEvent) -> None:
+        with self._ready:
+            if len(self._items) >= self.maxsize:
+                self.dropped += 1
+                self._drop_one()
+            self._items.append(event)
+            self._ready.notify()
+
+    def _drop_one(self) -> None:
+        for index, queued in enumerate(self._items):
+            if isinstance(queued, Readings):
+                del self._items[index]
+                return
+        self._items.popleft()  # nothing but important events: the oldest is the least news
+
+    def get(self, timeout: float | None = None) -> LinkEvent:
+        """The next event; raises queue.Empty after `timeout` seconds without one."""
+        with self._ready:
+            if not self._ready.wait_for(lambda: bool(self._items), timeout):
+                raise queue.Empty
+            return self._items.popleft()
+
+    def get_nowait(self) -> LinkEvent:
+        return self.get(timeout=0)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 @dataclass
 class LinkStats:
     """Counters an operator reads at 3 a.m.: frames, errors by kind, round trip, reconnects."""
@@ -197,6 +240,7 @@ class LinkStats:
     mcu_resets: int = 0
     lease_expiries: int = 0
     bad_readings: int = 0
+    unexpected_messages: int = 0  # valid frames meant for the MCU (an echo on the line?)
     events_dropped: int = 0
     decoder: DecoderStats = field(default_factory=DecoderStats)
 

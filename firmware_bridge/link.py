@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import enum
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from pathlib import Path
 import serial
 
 from firmware_bridge.events import (
+    EventQueue,
     HeaterIdentity,
     LinkDown,
     LinkEvent,
@@ -65,12 +65,16 @@ MAX_LEASE_S = 10.0
 HANDSHAKE_TIMEOUT_S = 5.0
 IDENT_RETRY_MAX_S = 1.0
 READ_TIMEOUT_S = 0.02
+# A line that stops draining (a hung USB device, a stalled serial server) must not block the
+# caller's control loop inside heartbeat(): writes give up after this and the port is reopened.
+WRITE_TIMEOUT_S = 0.2
 RECONNECT_MIN_S = 0.1
 RECONNECT_MAX_S = 5.0
 # The MCU is silent when no valid frame came for this many report intervals (and at least 3 s).
 SILENCE_INTERVALS = 6
 SILENCE_MIN_S = 3.0
 EVENT_QUEUE_SIZE = 1000
+FIRST_MCU_TYPE = 0x40  # types below are host to MCU (PROTOCOL.md section 3)
 
 
 class LinkState(enum.Enum):
@@ -111,7 +115,7 @@ class HeaterLink:
         self.clock = clock
         self.handshake_timeout_s = handshake_timeout_s
         self.stats = LinkStats()
-        self.events: queue.Queue[LinkEvent] = queue.Queue(EVENT_QUEUE_SIZE)
+        self.events = EventQueue(EVENT_QUEUE_SIZE)
         self.state = LinkState.CONNECTING
         self.identity: HeaterIdentity | None = None
         self.readings: Readings | None = None
@@ -126,7 +130,10 @@ class HeaterLink:
         self._seq = SeqCounter()
         self._sender = ReliableSender(version=PROTOCOL_VERSION)
         self._futures: dict[int, Future[CommandResult]] = {}  # id(Pending) -> future
-        self._pending_by_id: dict[int, Pending] = {}
+        # Results are set outside the lock: a done-callback may call back into the link.
+        self._resolved: list[tuple[Future[CommandResult], CommandResult]] = []
+        self._broken: str | None = None  # a write failed: the I/O thread reopens the port
+        self._bad_version_before = 0
         self._duplicates = DuplicateFilter()
         self._heartbeats_in_flight: dict[int, float] = {}  # seq -> sent at
         self._last_mcu_seq: int | None = None
@@ -135,6 +142,8 @@ class HeaterLink:
     # --- caller API ------------------------------------------------------------------------
 
     def start(self) -> HeaterLink:
+        if self._thread is not None:
+            raise RuntimeError("HeaterLink.start() called twice")
         self._thread = threading.Thread(target=self._run, name="heater-link", daemon=True)
         self._thread.start()
         return self
@@ -145,12 +154,13 @@ class HeaterLink:
             self.heartbeat(0, lease_s=0.0)
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=2.0)
+            self._thread.join(timeout=2.0 + WRITE_TIMEOUT_S)
         with self._lock:
             self._close_port()
             self._set_state(LinkState.CLOSED)
         if self._recorder is not None:
-            self._recorder.close()
+            self._recorder.close()  # later writes by a straggling thread are ignored
+        self._resolve_futures()
 
     def __enter__(self) -> HeaterLink:
         return self.start()
@@ -176,15 +186,25 @@ class HeaterLink:
             assert self.identity is not None
             return self.identity
 
-    def heartbeat(self, applied_power_w: float, lease_s: float = DEFAULT_LEASE_S) -> bool:
+    def heartbeat(
+        self,
+        applied_power_w: float,
+        lease_s: float = DEFAULT_LEASE_S,
+        *,
+        boot_id: int | None = None,
+    ) -> bool:
         """Tell the MCU the power applied and grant a heat lease. Call it from the control loop.
 
-        Returns False (and grants nothing) when the link is not up.
+        Returns False (and grants nothing) when the link is not up, or when `boot_id` is given
+        and the MCU is no longer the one the caller checked (it restarted or changed: the
+        caller must look at the new `LinkUp` identity first).
         """
         if not 0.0 <= lease_s <= MAX_LEASE_S:
             raise ValueError(f"lease_s must be 0..{MAX_LEASE_S:g} s, got {lease_s}")
         with self._lock:
             if self.state is not LinkState.UP:
+                return False
+            if boot_id is not None and (self.identity is None or self.identity.boot_id != boot_id):
                 return False
             power = max(0, min(0xFFFF, round(applied_power_w)))
             message = Heartbeat(
@@ -222,35 +242,52 @@ class HeaterLink:
     def _run(self) -> None:
         backoff = RECONNECT_MIN_S
         while not self._stop.is_set():
-            if self.state is LinkState.REFUSED:
-                self._stop.wait(0.2)
-                continue
-            if self._port is None:
-                if self._open():
-                    backoff = RECONNECT_MIN_S
-                else:
-                    self._stop.wait(backoff)
-                    backoff = min(backoff * 2, RECONNECT_MAX_S)
-                continue
             try:
-                port = self._port
-                data = port.read(max(1, port.in_waiting))
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                # TypeError/AttributeError: pyserial racing a close() from another thread.
-                self._lost(f"port error: {exc}")
-                continue
-            now = self.clock()
-            if data:
-                if self._recorder is not None:
-                    self._recorder.write(RX, data)
-                for message in self._decoder.feed(data):
-                    self._handle(message, now)
-            self._housekeeping(now)
+                if self.state is LinkState.REFUSED:
+                    self._stop.wait(0.2)
+                elif self._port is None:
+                    if self._open():
+                        backoff = RECONNECT_MIN_S
+                    else:
+                        self._stop.wait(backoff)
+                        backoff = min(backoff * 2, RECONNECT_MAX_S)
+                else:
+                    self._serve_port()
+            except Exception as exc:  # the link must outlive any bug: say so loudly, reopen
+                log.exception("heater link I/O failed unexpectedly; reopening the port")
+                self._lost(f"internal error: {exc!r}")
+                self._stop.wait(backoff)
+            finally:
+                self._resolve_futures()
+
+    def _serve_port(self) -> None:
+        if self._broken is not None:
+            self._lost(self._broken)
+            return
+        try:
+            port = self._port
+            assert port is not None
+            data = port.read(max(1, port.in_waiting))
+        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+            # TypeError/AttributeError: pyserial racing a close() from another thread.
+            self._lost(f"port error: {exc}")
+            return
+        now = self.clock()
+        if data:
+            if self._recorder is not None:
+                self._recorder.write(RX, data)
+            for message in self._decoder.feed(data):
+                self._handle(message, now)
+        self._housekeeping(now)
 
     def _open(self) -> bool:
         try:
             port = serial.serial_for_url(
-                self.url, baudrate=self.baudrate, timeout=READ_TIMEOUT_S, exclusive=True
+                self.url,
+                baudrate=self.baudrate,
+                timeout=READ_TIMEOUT_S,
+                write_timeout=WRITE_TIMEOUT_S,
+                exclusive=True,
             )
         except (serial.SerialException, OSError, ValueError) as exc:
             if self.stats.reconnects == 0 and self.stats.handshakes == 0:
@@ -259,7 +296,11 @@ class HeaterLink:
                 log.debug("cannot open heater port %s: %s", self.url, exc)
             return False
         with self._lock:
+            if self._stop.is_set():  # close() came while we were opening
+                port.close()
+                return False
             self._port = port
+            self._broken = None
             if self.stats.handshakes:
                 self.stats.reconnects += 1
             log.info("opened heater port %s", self.url)
@@ -271,6 +312,7 @@ class HeaterLink:
 
     def _lost(self, reason: str) -> None:
         with self._lock:
+            self._broken = None
             self._close_port()
             self._link_down(reason)
             self._set_state(LinkState.CONNECTING)
@@ -285,6 +327,8 @@ class HeaterLink:
         if self.state is LinkState.UP:
             log.warning("heater link down: %s", reason)
             self._emit(LinkDown(self.clock(), reason))
+        self.readings = None  # last boot's news: nobody may act on it now
+        self.thermostat = None
         for entry in self._sender.clear(self.clock()):
             self._settle_future(entry)
 
@@ -295,8 +339,10 @@ class HeaterLink:
             try:
                 self._port.write(data)
             except (serial.SerialException, OSError) as exc:
-                log.debug("write to %s failed: %s", self.url, exc)
-                return False  # the read side notices the vanished port and reconnects
+                # SerialTimeoutException included: the line stopped draining. The I/O thread
+                # reopens the port; this thread (perhaps the control loop) just carries on.
+                self._broken = f"write failed: {exc}"
+                return False
             self.stats.frames_tx += data.count(0)
             self.stats.bytes_tx += len(data)
             if self._recorder is not None:
@@ -305,29 +351,38 @@ class HeaterLink:
 
     def _send_reliable(self, message: Message) -> Future[CommandResult]:
         future: Future[CommandResult] = Future()
+        future.set_running_or_notify_cancel()  # not cancellable: the frame is on its way
         with self._lock:
             if self.state is not LinkState.UP:
-                future.set_result(CommandResult(Outcome.GAVE_UP, None))
-                return future
-            stamped = _with_seq(message, self._seq.take())
-            entry, replaced = self._sender.submit(stamped, self.clock())
-            if replaced is not None:
-                self._settle_future(replaced)
-            self._futures[id(entry)] = future
-            self._pending_by_id[id(entry)] = entry
-            self._write(entry.frame)
+                self._resolved.append((future, CommandResult(Outcome.GAVE_UP, None)))
+            else:
+                stamped = dataclasses.replace(message, seq=self._seq.take())
+                entry, replaced = self._sender.submit(stamped, self.clock())
+                if replaced is not None:
+                    self._settle_future(replaced)
+                self._futures[id(entry)] = future
+                self._write(entry.frame)
+        self._resolve_futures()
         return future
 
     def _settle_future(self, entry: Pending) -> None:
+        """Called under the lock: the result is set later, by _resolve_futures()."""
         future = self._futures.pop(id(entry), None)
-        self._pending_by_id.pop(id(entry), None)
         if entry.outcome is Outcome.GAVE_UP:
             self.stats.commands_failed += 1
             log.warning("%s not acknowledged after %d tries", entry.message.TYPE.name, entry.tries)
-        if future is not None and not future.done():
+        if future is not None:
             reason = NakReason(entry.nak_reason) if entry.nak_reason is not None else None
             assert entry.outcome is not None
-            future.set_result(CommandResult(entry.outcome, entry.round_trip_s, reason))
+            self._resolved.append(
+                (future, CommandResult(entry.outcome, entry.round_trip_s, reason))
+            )
+
+    def _resolve_futures(self) -> None:
+        with self._lock:
+            resolved, self._resolved = self._resolved, []
+        for future, result in resolved:
+            future.set_result(result)
 
     # --- handshake and messages -------------------------------------------------------------
 
@@ -343,6 +398,7 @@ class HeaterLink:
         decoder_stats = self.stats.decoder
         self._reset_handshake_timers(now)
         self._decoder.stats = decoder_stats  # counters run for the link's lifetime
+        self._bad_version_before = decoder_stats.bad_version
         self._handshake_reason = reason
         self._duplicates.clear()
         self._last_mcu_seq = None
@@ -375,7 +431,8 @@ class HeaterLink:
         if waited < self.handshake_timeout_s:
             return
         stats = self.stats.decoder
-        if stats.bad_version and stats.last_bad_version is not None:
+        # Only frames of this handshake count: one stray frame long ago proves nothing.
+        if stats.bad_version > self._bad_version_before and stats.last_bad_version is not None:
             self._refuse(
                 f"protocol version mismatch: the MCU on {self.url} speaks protocol version "
                 f"{stats.last_bad_version}, this agent speaks version {PROTOCOL_VERSION}; "
@@ -402,6 +459,11 @@ class HeaterLink:
     def _handle(self, message: Message, now: float) -> None:
         with self._lock:
             self.stats.frames_rx += 1
+            if message.TYPE < FIRST_MCU_TYPE:
+                # Meant for the MCU: our own frames echoed (half-duplex RS-485, a loopback).
+                # They must not pass for signs of life from the MCU.
+                self.stats.unexpected_messages += 1
+                return
             self._last_valid_rx = now
             self._track_seq(message)
             if isinstance(message, Ident):
@@ -412,7 +474,7 @@ class HeaterLink:
                 self._on_sensors(message, now)
             elif isinstance(message, Thermostat | Fault):
                 self._ack(message)
-                if not self._duplicates.is_new(message):
+                if not self._duplicates.is_new(message, now):
                     self.stats.duplicates += 1
                 elif isinstance(message, Thermostat):
                     self.thermostat = ThermostatState.from_message(message, now)
@@ -435,11 +497,12 @@ class HeaterLink:
         if self.state is LinkState.UP and previous is not None:
             if identity == previous:
                 return  # an answer to a retried IDENT_REQUEST
-            reason = (
-                "MCU restarted"
-                if identity.boot_id != previous.boot_id
-                else "MCU configuration changed"
-            )
+            restarted = identity.boot_id != previous.boot_id
+            if restarted:
+                # A RESET whose ACK was lost has still done its work: the boot_id says so.
+                for entry in self._sender.settle_all_of_type(MessageType.RESET, now):
+                    self._settle_future(entry)
+            reason = "MCU restarted" if restarted else "MCU configuration changed"
             self._link_down(reason)
         else:
             reason = getattr(self, "_handshake_reason", "handshake")
@@ -495,23 +558,13 @@ class HeaterLink:
         )
 
     def _emit(self, event: LinkEvent) -> None:
-        try:
-            self.events.put_nowait(event)
-        except queue.Full:
-            # The caller is not keeping up: old news goes first, and we say how much.
-            self.stats.events_dropped += 1
-            with contextlib.suppress(queue.Empty):
-                self.events.get_nowait()
-            self.events.put_nowait(event)
+        self.events.put(event)
+        self.stats.events_dropped = self.events.dropped
 
     def _set_state(self, state: LinkState) -> None:
         with self._state_changed:
             self.state = state
             self._state_changed.notify_all()
-
-
-def _with_seq(message: Message, seq: int) -> Message:
-    return dataclasses.replace(message, seq=seq)
 
 
 def _type_name(code: int) -> str:

@@ -7,6 +7,8 @@ or a logic analyser) also decodes: it is read as one MCU-to-host stream without 
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import struct
 import threading
 import time
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from firmware_bridge.protocol import DELIMITER, DecoderStats, FrameDecoder, to_dict
+
+log = logging.getLogger(__name__)
 
 MAGIC = b"BOILREC1\n"
 RECORD = struct.Struct(">dBH")  # wall time (s), direction, length
@@ -33,19 +37,33 @@ class ByteRecorder:
         self._file: BinaryIO = path.open("ab")
         self._lock = threading.Lock()
         if new:
-            self._file.write(MAGIC)
+            self._append(MAGIC)
 
     def write(self, direction: int, data: bytes) -> None:
+        """Append; a failing disk stops the recording (said once), never the link."""
         if not data:
             return
         with self._lock:
             for start in range(0, len(data), 0xFFFF):
                 piece = data[start : start + 0xFFFF]
-                self._file.write(RECORD.pack(time.time(), direction, len(piece)) + piece)
+                self._append(RECORD.pack(time.time(), direction, len(piece)) + piece)
+
+    def _append(self, data: bytes) -> None:
+        if self._file.closed:
+            return
+        try:
+            self._file.write(data)
             self._file.flush()
+        except (OSError, ValueError) as exc:
+            log.error("recording to %s stopped: %s", self.path, exc)
+            self._close_quietly()
 
     def close(self) -> None:
         with self._lock:
+            self._close_quietly()
+
+    def _close_quietly(self) -> None:
+        with contextlib.suppress(OSError):
             self._file.close()
 
 

@@ -7,6 +7,7 @@ PROTOCOL.md sections 4 and 5 the same way. No I/O and no clock reads: time is pa
 from __future__ import annotations
 
 import enum
+import random
 from dataclasses import dataclass, field
 
 from firmware_bridge.protocol import Message, encode
@@ -14,6 +15,8 @@ from firmware_bridge.protocol import Message, encode
 INITIAL_TIMEOUT_S = 0.025
 MAX_TIMEOUT_S = 5.0
 MAX_TRIES = 10
+# Longer than a sender's whole retry span (25 ms doubling to 5 s, 10 tries: about 16.4 s).
+DUPLICATE_WINDOW_S = 20.0
 
 
 class Outcome(enum.Enum):
@@ -45,10 +48,14 @@ class Pending:
 
 
 class SeqCounter:
-    """The sender's 8-bit frame counter (PROTOCOL.md section 2)."""
+    """The sender's 8-bit frame counter (PROTOCOL.md section 2).
 
-    def __init__(self, start: int = 0) -> None:
-        self._next = start & 0xFF
+    Without a start it begins at a random value, so a restarted sender does not repeat the
+    seqs of its previous life that a receiver may still remember.
+    """
+
+    def __init__(self, start: int | None = None) -> None:
+        self._next = (random.randrange(0x100) if start is None else start) & 0xFF
 
     def take(self) -> int:
         value = self._next
@@ -102,6 +109,12 @@ class ReliableSender:
         entry.settled_s = now_s
         return entry
 
+    def settle_all_of_type(self, msg_type: int, now_s: float) -> list[Pending]:
+        """Settle every pending message of a type as acknowledged, when the effect is seen
+        without its ACK (a RESET whose ACK was lost, then a new boot_id)."""
+        keys = [key for key in self._pending if key[0] == msg_type]
+        return [entry for key in keys if (entry := self.settle(*key, now_s)) is not None]
+
     def due(self, now_s: float) -> tuple[list[bytes], list[Pending]]:
         """Frames to retransmit now, and entries that ran out of tries."""
         resend: list[bytes] = []
@@ -138,15 +151,23 @@ class ReliableSender:
 
 @dataclass
 class DuplicateFilter:
-    """Recognises retransmitted reliable messages: same type and seq as the last one applied."""
+    """Recognises retransmissions: a reliable message whose (type, seq) was applied lately.
 
-    _last_seq: dict[int, int] = field(default_factory=dict)
+    "Lately" is the retry span (PROTOCOL.md section 4): a sender stops retrying after about
+    16 s, so an older (type, seq) is a new message whose seq merely came round again.
+    """
 
-    def is_new(self, message: Message) -> bool:
-        if self._last_seq.get(message.TYPE) == message.seq:
+    window_s: float = DUPLICATE_WINDOW_S
+    _seen: dict[tuple[int, int], float] = field(default_factory=dict)  # (type, seq) -> when
+
+    def is_new(self, message: Message, now_s: float) -> bool:
+        for key in [key for key, at in self._seen.items() if now_s - at > self.window_s]:
+            del self._seen[key]
+        key = (message.TYPE, message.seq)
+        if key in self._seen:
             return False
-        self._last_seq[message.TYPE] = message.seq
+        self._seen[key] = now_s
         return True
 
     def clear(self) -> None:
-        self._last_seq.clear()
+        self._seen.clear()

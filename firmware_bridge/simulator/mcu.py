@@ -127,6 +127,7 @@ class SimulatedMcu:
         self.faults = InjectedFaults()
         self.counters = McuCounters()
         self._rng = random.Random(seed)
+        self._reset_filter = DuplicateFilter()
         self._output = bytearray()
         self._min_centi = round(config.min_temp_c * 100)
         self._max_centi = round(config.max_temp_c * 100)
@@ -139,7 +140,7 @@ class SimulatedMcu:
         self.counters.boots += 1
         self.boot_id = self._rng.randrange(0x10000)
         self._booted_at_s = now_s
-        self._seq = SeqCounter()
+        self._seq = SeqCounter(self._rng.randrange(0x100))
         self._decoder = FrameDecoder(version=self.config.protocol_version)
         self._sender = ReliableSender(version=self.config.protocol_version)
         self._duplicates = DuplicateFilter()
@@ -183,15 +184,19 @@ class SimulatedMcu:
 
     def _handle(self, message: Message, now_s: float) -> None:
         if isinstance(message, IdentRequest):
+            self._duplicates.clear()  # a new host session: its seqs owe nothing to the last one
             self._send(self._ident())
             self._send_thermostat(now_s)
         elif isinstance(message, Heartbeat):
             self._on_heartbeat(message, now_s)
         elif isinstance(message, SetDisplay):
-            self._on_set(message)
+            self._on_set(message, now_s)
         elif isinstance(message, Reset):
             self._ack(message)
-            self.boot(now_s)
+            # Remembered across the reboot (as in RAM a reset leaves alone): a retransmitted
+            # RESET whose ACK was lost must not restart the MCU a second time.
+            if self._reset_filter.is_new(message, now_s):
+                self.boot(now_s)
         elif isinstance(message, Ack):
             self._sender.settle(message.acked_type, message.acked_seq, now_s)
         elif isinstance(message, Nak):
@@ -212,11 +217,11 @@ class SimulatedMcu:
             self.lease_until_s = now_s + message.lease_ms / 1000.0
         self._ack(message)
 
-    def _on_set(self, message: SetDisplay) -> None:
+    def _on_set(self, message: SetDisplay, now_s: float) -> None:
         if not self._min_centi <= message.setpoint_centi <= self._max_centi:
             self._nak(message, NakReason.OUT_OF_RANGE)
             return
-        if self._duplicates.is_new(message):
+        if self._duplicates.is_new(message, now_s):
             self.hardware.set_remote_setpoint(message.setpoint_centi / 100.0, message.mode)
         self._ack(message)
 

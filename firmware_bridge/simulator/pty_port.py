@@ -36,7 +36,17 @@ class PtyPort:
         return str(self.link_path) if self.link_path else self.slave_name
 
     def open(self) -> str:
+        if self._master is not None:
+            raise RuntimeError(f"pty {self.slave_name} is already open")
         master, slave = os.openpty()
+        try:
+            return self._set_up(master, slave)
+        except BaseException:
+            os.close(master)
+            os.close(slave)
+            raise
+
+    def _set_up(self, master: int, slave: int) -> str:
         # Raw mode before anyone opens it: an echoing line discipline would bounce the MCU's
         # own frames back into it. Keeping the slave open ourselves also spares the master
         # the EIO it gets while no host has the port open.

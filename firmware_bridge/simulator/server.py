@@ -130,26 +130,34 @@ class HeaterSimulator:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            data = self.pty.read(TICK_S) if self.pty.is_open else b""
-            if not self.pty.is_open:
-                self._stop.wait(TICK_S)
-            with self._lock:
-                now = self.clock()
-                if data:
-                    self.mcu.receive(data, now)
-                self.world.advance(now)
-                self.mcu.tick(now)
-                output = self.mcu.take_output(now)
-                if self._unplug_for_s is not None:
-                    self.pty.close()  # here, not in unplug(): this thread owns the fds
-                    self._unplugged_until = now + self._unplug_for_s
-                    self._unplug_for_s = None
-                    log.info("simulator: port unplugged")
-                elif self._unplugged_until is not None and now >= self._unplugged_until:
-                    self._unplugged_until = None
-                    self.pty.open()
-                    log.info("simulator: port plugged back in at %s", self.port)
-                self.pty.write(output)
+            try:
+                self._tick()
+            except Exception:  # a simulator that dies silently would look like a dead MCU
+                log.exception("heater simulator tick failed; carrying on")
+                self._stop.wait(0.5)
+
+    def _tick(self) -> None:
+        # Only this thread opens and closes the pty, so reading it needs no lock.
+        data = self.pty.read(TICK_S) if self.pty.is_open else b""
+        if not self.pty.is_open:
+            self._stop.wait(TICK_S)
+        with self._lock:
+            now = self.clock()
+            if data:
+                self.mcu.receive(data, now)
+            self.world.advance(now)
+            self.mcu.tick(now)
+            output = self.mcu.take_output(now)
+            if self._unplug_for_s is not None:
+                self.pty.close()  # here, not in unplug(): this thread owns the fds
+                self._unplugged_until = now + self._unplug_for_s
+                self._unplug_for_s = None
+                log.info("simulator: port unplugged")
+            elif self._unplugged_until is not None and now >= self._unplugged_until:
+                self._unplugged_until = None
+                self.pty.open()
+                log.info("simulator: port plugged back in at %s", self.port)
+            self.pty.write(output)
 
     # --- knobs -----------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from firmware_bridge.protocol import (
     Thermostat,
 )
 from firmware_bridge.reliable import (
+    DUPLICATE_WINDOW_S,
     MAX_TRIES,
     DuplicateFilter,
     Outcome,
@@ -89,14 +90,27 @@ def test_round_trip_is_measured_from_first_send() -> None:
 def test_duplicate_filter_recognises_retransmission_per_type() -> None:
     filt = DuplicateFilter()
     thermostat = Thermostat(seq=5, setpoint_centi=1900, mode=Mode.HEAT, source=SetpointSource.KNOB)
-    assert filt.is_new(thermostat)
-    assert not filt.is_new(thermostat), "same type and seq is a retransmission"
-    assert filt.is_new(Ack(seq=5, acked_seq=1, acked_type=1)), "same seq, other type is new"
-    assert filt.is_new(
-        Thermostat(seq=6, setpoint_centi=1900, mode=Mode.HEAT, source=SetpointSource.KNOB)
-    )
+    assert filt.is_new(thermostat, 0.0)
+    assert not filt.is_new(thermostat, 1.0), "same type and seq is a retransmission"
+    assert filt.is_new(Ack(seq=5, acked_seq=1, acked_type=1), 1.0), "other type is new"
+    newer = Thermostat(seq=6, setpoint_centi=1900, mode=Mode.HEAT, source=SetpointSource.KNOB)
+    assert filt.is_new(newer, 1.0)
+    assert not filt.is_new(thermostat, 2.0), "still remembered after a newer one"
     filt.clear()
-    assert filt.is_new(thermostat)
+    assert filt.is_new(thermostat, 2.0)
+
+
+def test_duplicate_filter_forgets_after_the_retry_span() -> None:
+    filt = DuplicateFilter()
+    fault = Fault(seq=9, code=FaultCode.SENSOR_OPEN)
+    assert filt.is_new(fault, 0.0)
+    assert not filt.is_new(fault, 16.4), "within a sender's retry span: a retransmission"
+    assert filt.is_new(fault, 16.4 + DUPLICATE_WINDOW_S), "the seq came round again: new"
+
+
+def test_seq_counter_starts_at_random_unless_told() -> None:
+    starts = {SeqCounter().take() for _ in range(50)}
+    assert len(starts) > 10, "a restarted sender must not repeat its old seqs"
 
 
 def test_seq_counter_wraps_at_256() -> None:

@@ -247,3 +247,19 @@ def test_crc_error_injection_is_seen_as_bad_crc_by_the_host() -> None:
     host.advance(2.0)
     assert host.decoder.stats.errors >= 3
     assert host.mcu.counters.frames_corrupted >= 3
+
+
+def test_retransmitted_reset_restarts_only_once() -> None:
+    host = Host()
+    boots = host.mcu.counters.boots
+    host.send(Reset(seq=40))
+    host.send(Reset(seq=40))  # the ACK was lost: the host sends it again
+    assert host.mcu.counters.boots == boots + 1
+
+
+def test_ident_request_starts_a_new_host_session_for_duplicates() -> None:
+    host = Host()
+    host.send(SetDisplay(seq=2, setpoint_centi=2100, mode=Mode.HEAT, fan_pct=0))
+    host.send(IdentRequest(seq=0))  # a restarted host, whose counter may repeat seq 2
+    host.send(SetDisplay(seq=2, setpoint_centi=2350, mode=Mode.HEAT, fan_pct=0))
+    assert host.hw.remote_calls == [(21.0, Mode.HEAT), (23.5, Mode.HEAT)]

@@ -1,0 +1,36 @@
+"""A line that echoes the host's own frames (half-duplex RS-485, a loopback plug) is no MCU."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import tty
+
+from firmware_bridge.link import HeaterLink, LinkState
+
+
+def test_echoed_frames_do_not_pass_for_an_mcu() -> None:
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    stop = threading.Event()
+
+    def echo() -> None:
+        while not stop.is_set():
+            try:
+                data = os.read(master, 1024)
+            except OSError:
+                return
+            os.write(master, data)
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    try:
+        with HeaterLink(os.ttyname(slave)) as link:
+            time.sleep(1.0)
+            assert link.state is LinkState.HANDSHAKING
+            assert link.stats.unexpected_messages > 0, "the echoed IDENT_REQUESTs are counted"
+    finally:
+        stop.set()
+        os.close(slave)
+        os.close(master)

@@ -9,7 +9,6 @@ and consumes readings and link changes from `events`. Payloads are the codec's b
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
 import logging
@@ -17,11 +16,11 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
 
 import serial
 
+from firmware_bridge.commands import CommandResult, CommandTracker
 from firmware_bridge.events import (
     EventQueue,
     HeaterIdentity,
@@ -34,6 +33,7 @@ from firmware_bridge.events import (
     Readings,
     ThermostatState,
 )
+from firmware_bridge.port import PORT_ERRORS, WRITE_TIMEOUT_S, LinePort
 from firmware_bridge.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -47,15 +47,13 @@ from firmware_bridge.protocol import (
     MessageType,
     Mode,
     Nak,
-    NakReason,
     Reset,
     Sensors,
     SetDisplay,
     Thermostat,
     encode,
 )
-from firmware_bridge.recording import RX, TX, ByteRecorder
-from firmware_bridge.reliable import DuplicateFilter, Outcome, Pending, ReliableSender, SeqCounter
+from firmware_bridge.reliable import DuplicateFilter, SeqCounter
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +62,6 @@ DEFAULT_LEASE_S = 3.0
 MAX_LEASE_S = 10.0
 HANDSHAKE_TIMEOUT_S = 5.0
 IDENT_RETRY_MAX_S = 1.0
-READ_TIMEOUT_S = 0.02
-# A line that stops draining (a hung USB device, a stalled serial server) must not block the
-# caller's control loop inside heartbeat(): writes give up after this and the port is reopened.
-WRITE_TIMEOUT_S = 0.2
 RECONNECT_MIN_S = 0.1
 RECONNECT_MAX_S = 5.0
 # The MCU is silent when no valid frame came for this many report intervals (and at least 3 s).
@@ -87,17 +81,6 @@ class LinkState(enum.Enum):
 
 class LinkRefusedError(RuntimeError):
     """The link refuses to run this heater; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    outcome: Outcome
-    round_trip_s: float | None
-    nak_reason: NakReason | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.ACKED
 
 
 class HeaterLink:
@@ -121,18 +104,13 @@ class HeaterLink:
         self.readings: Readings | None = None
         self.thermostat: ThermostatState | None = None
         self.refused_reason: str | None = None
-        self._recorder = ByteRecorder(record_to) if record_to else None
+        self._port = LinePort(url, baudrate, record_to)
         self._lock = threading.RLock()  # port writes and sender state, from both threads
         self._state_changed = threading.Condition(self._lock)
         self._stop = threading.Event()
-        self._port: serial.Serial | None = None
         self._thread: threading.Thread | None = None
         self._seq = SeqCounter()
-        self._sender = ReliableSender(version=PROTOCOL_VERSION)
-        self._futures: dict[int, Future[CommandResult]] = {}  # id(Pending) -> future
-        # Results are set outside the lock: a done-callback may call back into the link.
-        self._resolved: list[tuple[Future[CommandResult], CommandResult]] = []
-        self._broken: str | None = None  # a write failed: the I/O thread reopens the port
+        self._commands = CommandTracker(version=PROTOCOL_VERSION)
         self._bad_version_before = 0
         self._duplicates = DuplicateFilter()
         self._heartbeats_in_flight: dict[int, float] = {}  # seq -> sent at
@@ -156,11 +134,10 @@ class HeaterLink:
         if self._thread is not None:
             self._thread.join(timeout=2.0 + WRITE_TIMEOUT_S)
         with self._lock:
-            self._close_port()
+            self._port.close()
             self._set_state(LinkState.CLOSED)
-        if self._recorder is not None:
-            self._recorder.close()  # later writes by a straggling thread are ignored
-        self._resolve_futures()
+        self._port.close_recording()
+        self._commands.resolve()
 
     def __enter__(self) -> HeaterLink:
         return self.start()
@@ -245,7 +222,7 @@ class HeaterLink:
             try:
                 if self.state is LinkState.REFUSED:
                     self._stop.wait(0.2)
-                elif self._port is None:
+                elif not self._port.is_open:
                     if self._open():
                         backoff = RECONNECT_MIN_S
                     else:
@@ -258,49 +235,38 @@ class HeaterLink:
                 self._lost(f"internal error: {exc!r}")
                 self._stop.wait(backoff)
             finally:
-                self._resolve_futures()
+                self._commands.resolve()
 
     def _serve_port(self) -> None:
-        if self._broken is not None:
-            self._lost(self._broken)
+        if self._port.broken is not None:
+            self._lost(self._port.broken)
             return
         try:
-            port = self._port
-            assert port is not None
-            data = port.read(max(1, port.in_waiting))
-        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-            # TypeError/AttributeError: pyserial racing a close() from another thread.
+            data = self._port.read()
+        except PORT_ERRORS as exc:
             self._lost(f"port error: {exc}")
             return
         now = self.clock()
-        if data:
-            if self._recorder is not None:
-                self._recorder.write(RX, data)
-            for message in self._decoder.feed(data):
-                self._handle(message, now)
+        for message in self._decoder.feed(data):
+            self._handle(message, now)
         self._housekeeping(now)
 
     def _open(self) -> bool:
         try:
-            port = serial.serial_for_url(
-                self.url,
-                baudrate=self.baudrate,
-                timeout=READ_TIMEOUT_S,
-                write_timeout=WRITE_TIMEOUT_S,
-                exclusive=True,
-            )
+            self._port.open()
         except (serial.SerialException, OSError, ValueError) as exc:
-            if self.stats.reconnects == 0 and self.stats.handshakes == 0:
-                log.warning("cannot open heater port %s: %s; retrying", self.url, exc)
-            else:
-                log.debug("cannot open heater port %s: %s", self.url, exc)
+            first = self.stats.reconnects == 0 and self.stats.handshakes == 0
+            log.log(
+                logging.WARNING if first else logging.DEBUG,
+                "cannot open heater port %s: %s; retrying",
+                self.url,
+                exc,
+            )
             return False
         with self._lock:
             if self._stop.is_set():  # close() came while we were opening
-                port.close()
+                self._port.close()
                 return False
-            self._port = port
-            self._broken = None
             if self.stats.handshakes:
                 self.stats.reconnects += 1
             log.info("opened heater port %s", self.url)
@@ -312,16 +278,9 @@ class HeaterLink:
 
     def _lost(self, reason: str) -> None:
         with self._lock:
-            self._broken = None
-            self._close_port()
+            self._port.close()
             self._link_down(reason)
             self._set_state(LinkState.CONNECTING)
-
-    def _close_port(self) -> None:
-        if self._port is not None:
-            with contextlib.suppress(serial.SerialException, OSError):
-                self._port.close()
-            self._port = None
 
     def _link_down(self, reason: str) -> None:
         if self.state is LinkState.UP:
@@ -329,60 +288,27 @@ class HeaterLink:
             self._emit(LinkDown(self.clock(), reason))
         self.readings = None  # last boot's news: nobody may act on it now
         self.thermostat = None
-        for entry in self._sender.clear(self.clock()):
-            self._settle_future(entry)
+        self._commands.abandon_all(self.clock())
 
     def _write(self, data: bytes) -> bool:
+        """Never blocks long, never raises: a failed write has the I/O thread reopen the port."""
         with self._lock:
-            if self._port is None:
-                return False
-            try:
-                self._port.write(data)
-            except (serial.SerialException, OSError) as exc:
-                # SerialTimeoutException included: the line stopped draining. The I/O thread
-                # reopens the port; this thread (perhaps the control loop) just carries on.
-                self._broken = f"write failed: {exc}"
+            if not self._port.write(data):
                 return False
             self.stats.frames_tx += data.count(0)
-            self.stats.bytes_tx += len(data)
-            if self._recorder is not None:
-                self._recorder.write(TX, data)
+            self.stats.bytes_tx = self._port.bytes_tx
             return True
 
     def _send_reliable(self, message: Message) -> Future[CommandResult]:
-        future: Future[CommandResult] = Future()
-        future.set_running_or_notify_cancel()  # not cancellable: the frame is on its way
         with self._lock:
             if self.state is not LinkState.UP:
-                self._resolved.append((future, CommandResult(Outcome.GAVE_UP, None)))
+                future = self._commands.refuse()
             else:
                 stamped = dataclasses.replace(message, seq=self._seq.take())
-                entry, replaced = self._sender.submit(stamped, self.clock())
-                if replaced is not None:
-                    self._settle_future(replaced)
-                self._futures[id(entry)] = future
-                self._write(entry.frame)
-        self._resolve_futures()
+                frame, future = self._commands.submit(stamped, self.clock())
+                self._write(frame)
+        self._commands.resolve()
         return future
-
-    def _settle_future(self, entry: Pending) -> None:
-        """Called under the lock: the result is set later, by _resolve_futures()."""
-        future = self._futures.pop(id(entry), None)
-        if entry.outcome is Outcome.GAVE_UP:
-            self.stats.commands_failed += 1
-            log.warning("%s not acknowledged after %d tries", entry.message.TYPE.name, entry.tries)
-        if future is not None:
-            reason = NakReason(entry.nak_reason) if entry.nak_reason is not None else None
-            assert entry.outcome is not None
-            self._resolved.append(
-                (future, CommandResult(entry.outcome, entry.round_trip_s, reason))
-            )
-
-    def _resolve_futures(self) -> None:
-        with self._lock:
-            resolved, self._resolved = self._resolved, []
-        for future, result in resolved:
-            future.set_result(result)
 
     # --- handshake and messages -------------------------------------------------------------
 
@@ -415,12 +341,10 @@ class HeaterLink:
                     self._link_down(f"MCU silent for {now - self._last_valid_rx:.1f} s")
                     self._begin_handshake(now, "MCU was silent")
                     return
-            resend, gave_up = self._sender.due(now)
-            for frame in resend:
+            for frame in self._commands.due(now):
                 self._write(frame)
-            self.stats.retransmissions = self._sender.retransmissions
-            for entry in gave_up:
-                self._settle_future(entry)
+            self.stats.retransmissions = self._commands.retransmissions
+            self.stats.commands_failed = self._commands.failed
 
     def _handshake_tick(self, now: float) -> None:
         if now >= self._next_ident_request:
@@ -452,7 +376,7 @@ class HeaterLink:
     def _refuse(self, reason: str) -> None:
         log.error("heater link refused: %s", reason)
         self.refused_reason = reason
-        self._close_port()
+        self._port.close()
         self._set_state(LinkState.REFUSED)
         self._emit(LinkRefused(self.clock(), reason))
 
@@ -500,8 +424,7 @@ class HeaterLink:
             restarted = identity.boot_id != previous.boot_id
             if restarted:
                 # A RESET whose ACK was lost has still done its work: the boot_id says so.
-                for entry in self._sender.settle_all_of_type(MessageType.RESET, now):
-                    self._settle_future(entry)
+                self._commands.done_without_answer(MessageType.RESET, now)
             reason = "MCU restarted" if restarted else "MCU configuration changed"
             self._link_down(reason)
         else:
@@ -548,9 +471,7 @@ class HeaterLink:
             if sent is not None:
                 self.stats.record_rtt(now - sent)
             return
-        entry = self._sender.settle(msg_type, seq, now, reason)
-        if entry is not None:
-            self._settle_future(entry)
+        self._commands.answered(msg_type, seq, now, reason)
 
     def _ack(self, message: Message) -> None:
         self._write(

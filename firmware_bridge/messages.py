@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, fields
 from typing import ClassVar, Self, TypeVar
 
 MAX_SENSORS = 8
@@ -137,6 +138,46 @@ def _type_or_code(code: int) -> int:
         return code
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _FixedLayout(Message):
+    """A message whose payload is its fields in declaration order, in one struct format."""
+
+    _FMT: ClassVar[struct.Struct]
+    # How a raw integer becomes the field's type (an enum); plain integers need no entry.
+    _DECODE: ClassVar[dict[str, Callable[[int], int]]] = {}
+
+    def problem(self) -> str | None:
+        """What makes this message invalid beyond its struct format, if anything."""
+        return None
+
+    @classmethod
+    def _names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls) if f.name != "seq")
+
+    def pack_payload(self) -> bytes:
+        problem = self.problem()
+        if problem:
+            raise ProtocolError(problem)
+        return self._FMT.pack(*(getattr(self, name) for name in self._names()))
+
+    @classmethod
+    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
+        values = _unpack(cls._FMT, payload, cls.TYPE.name)
+        decoded = {
+            name: cls._DECODE.get(name, int)(value)
+            for name, value in zip(cls._names(), values, strict=True)
+        }
+        message = cls(seq=seq, **decoded)
+        problem = message.problem()
+        if problem:
+            raise PayloadError(problem)
+        return message
+
+
+def _decoder(kind: type[_E]) -> Callable[[int], int]:
+    return lambda value: _enum(kind, value)
+
+
 # --- host to MCU -------------------------------------------------------------------------
 
 
@@ -148,46 +189,32 @@ class IdentRequest(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Heartbeat(Message):
+class Heartbeat(_FixedLayout):
     """Host is alive, applies `applied_power_w`, and holds a heat lease of `lease_ms`."""
 
     TYPE = MessageType.HEARTBEAT
-    _FMT: ClassVar[struct.Struct] = struct.Struct(">HH")
+    _FMT = struct.Struct(">HH")
     applied_power_w: int
     lease_ms: int
 
-    def pack_payload(self) -> bytes:
-        return self._FMT.pack(self.applied_power_w, self.lease_ms)
-
-    @classmethod
-    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
-        power, lease = _unpack(cls._FMT, payload, "HEARTBEAT")
-        return cls(seq=seq, applied_power_w=power, lease_ms=lease)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SetDisplay(Message):
+class SetDisplay(_FixedLayout):
     """Host sets what the heater shows and its fan: the setpoint in effect and fan duty."""
 
     TYPE = MessageType.SET
     RELIABLE = True
     SUPERSEDES = True
-    _FMT: ClassVar[struct.Struct] = struct.Struct(">hBB")
+    _FMT = struct.Struct(">hBB")
+    _DECODE: ClassVar[dict[str, Callable[[int], int]]] = {"mode": _decoder(Mode)}
     setpoint_centi: int
     mode: Mode
     fan_pct: int
 
-    def pack_payload(self) -> bytes:
-        if not 0 <= self.fan_pct <= 100:
-            raise ProtocolError(f"SET fan_pct must be 0..100, got {self.fan_pct}")
-        return self._FMT.pack(self.setpoint_centi, self.mode, self.fan_pct)
-
-    @classmethod
-    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
-        setpoint, mode, fan = _unpack(cls._FMT, payload, "SET")
-        if fan > 100:
-            raise PayloadError(f"SET fan_pct must be 0..100, got {fan}")
-        return cls(seq=seq, setpoint_centi=setpoint, mode=_enum(Mode, mode), fan_pct=fan)
+    def problem(self) -> str | None:
+        return (
+            None if 0 <= self.fan_pct <= 100 else f"SET fan_pct must be 0..100, got {self.fan_pct}"
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -350,107 +377,65 @@ class Sensors(Message):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Thermostat(Message):
+class Thermostat(_FixedLayout):
     """The occupant's wish: setpoint, mode, where it came from, and the next scheduled change."""
 
     TYPE = MessageType.THERMOSTAT
     RELIABLE = True
     SUPERSEDES = True
-    _FMT: ClassVar[struct.Struct] = struct.Struct(">hBBhI")
+    _FMT = struct.Struct(">hBBhI")
+    _DECODE: ClassVar[dict[str, Callable[[int], int]]] = {
+        "mode": _decoder(Mode),
+        "source": _decoder(SetpointSource),
+    }
     setpoint_centi: int
     mode: Mode
     source: SetpointSource
     next_setpoint_centi: int = 0
     next_change_s: int = NO_NEXT_CHANGE  # simulated or real seconds from now; none: 0xFFFFFFFF
 
-    def pack_payload(self) -> bytes:
-        return self._FMT.pack(
-            self.setpoint_centi,
-            self.mode,
-            self.source,
-            self.next_setpoint_centi,
-            self.next_change_s,
-        )
-
-    @classmethod
-    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
-        setpoint, mode, source, next_setpoint, next_change = _unpack(
-            cls._FMT, payload, "THERMOSTAT"
-        )
-        return cls(
-            seq=seq,
-            setpoint_centi=setpoint,
-            mode=_enum(Mode, mode),
-            source=_enum(SetpointSource, source),
-            next_setpoint_centi=next_setpoint,
-            next_change_s=next_change,
-        )
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Fault(Message):
+class Fault(_FixedLayout):
     """Something the MCU detected or did on its own: sensor faults, limits, lease lapse."""
 
     TYPE = MessageType.FAULT
     RELIABLE = True
-    _FMT: ClassVar[struct.Struct] = struct.Struct(">BBh")
+    _FMT = struct.Struct(">BBh")
+    _DECODE: ClassVar[dict[str, Callable[[int], int]]] = {"code": _decoder(FaultCode)}
     NO_SENSOR: ClassVar[int] = 0xFF
     code: FaultCode
     sensor_index: int = 0xFF
     value_centi: int = NO_READING_CENTI
-
-    def pack_payload(self) -> bytes:
-        return self._FMT.pack(self.code, self.sensor_index, self.value_centi)
-
-    @classmethod
-    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
-        code, index, value = _unpack(cls._FMT, payload, "FAULT")
-        return cls(seq=seq, code=_enum(FaultCode, code), sensor_index=index, value_centi=value)
 
 
 # --- both directions ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Ack(Message):
+class Ack(_FixedLayout):
     """The frame `acked_seq` of type `acked_type` was received and applied."""
 
     TYPE = MessageType.ACK
-    _FMT: ClassVar[struct.Struct] = struct.Struct(">BB")
+    _FMT = struct.Struct(">BB")
+    _DECODE: ClassVar[dict[str, Callable[[int], int]]] = {"acked_type": _type_or_code}
     acked_seq: int
     acked_type: int
 
-    def pack_payload(self) -> bytes:
-        return self._FMT.pack(self.acked_seq, self.acked_type)
-
-    @classmethod
-    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
-        acked_seq, acked_type = _unpack(cls._FMT, payload, "ACK")
-        return cls(seq=seq, acked_seq=acked_seq, acked_type=_type_or_code(acked_type))
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Nak(Message):
+class Nak(_FixedLayout):
     """The frame `nacked_seq` was received but refused, for `reason`; do not retry it."""
 
     TYPE = MessageType.NAK
-    _FMT: ClassVar[struct.Struct] = struct.Struct(">BBB")
+    _FMT = struct.Struct(">BBB")
+    _DECODE: ClassVar[dict[str, Callable[[int], int]]] = {
+        "nacked_type": _type_or_code,
+        "reason": _decoder(NakReason),
+    }
     nacked_seq: int
     nacked_type: int
     reason: NakReason
-
-    def pack_payload(self) -> bytes:
-        return self._FMT.pack(self.nacked_seq, self.nacked_type, self.reason)
-
-    @classmethod
-    def unpack_payload(cls, payload: bytes, seq: int) -> Self:
-        nacked_seq, nacked_type, reason = _unpack(cls._FMT, payload, "NAK")
-        return cls(
-            seq=seq,
-            nacked_seq=nacked_seq,
-            nacked_type=_type_or_code(nacked_type),
-            reason=_enum(NakReason, reason),
-        )
 
 
 MESSAGE_CLASSES: dict[int, type[Message]] = {

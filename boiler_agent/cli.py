@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from rich.logging import RichHandler
 
 from boiler_agent import __version__
-from boiler_agent.commands import bench, serial_cmd, simulate
+from boiler_agent.commands import bench, job, serial_cmd, simulate
 from boiler_agent.terminal import console
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     simulate.add_parser(commands)
     serial_cmd.add_parser(commands)
+    job.add_parser(commands)
     bench.add_parser(commands)
     return parser
 

@@ -1,0 +1,242 @@
+"""The worker pool the power layer drives: processes, tasks, pause, stop, kill, crash, stats.
+
+One single-threaded worker process per core. The pool never imports numba (the workers do).
+It moves messages between the supervisor and the workers, notices a worker that died and
+starts another in its place, and keeps per-worker CPU seconds and chunk rate. What to run
+where is the scheduler's business (`scheduler.py`).
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from multiprocessing.context import SpawnProcess
+from typing import Any
+
+import psutil
+
+from boiler_agent.compute.worker import Task, worker_main
+
+log = logging.getLogger(__name__)
+
+CHUNK_RATE_WINDOW_S = 10.0
+
+
+class WorkerState(enum.StrEnum):
+    STARTING = "starting"
+    IDLE = "idle"
+    RUNNING = "running"
+    STOPPING = "stopping"  # asked to stop at its next chunk boundary, with a checkpoint
+    DEAD = "dead"
+
+
+@dataclass
+class WorkerEvent:
+    """Something a worker said or did: kind is ready, progress, done, stopped, restarted,
+    error or crashed. `task` is the task it concerns, if any."""
+
+    worker: int
+    kind: str
+    body: dict[str, Any]
+    task: Task | None
+
+
+@dataclass
+class Worker:
+    index: int
+    process: SpawnProcess
+    conn: Connection
+    state: WorkerState = WorkerState.STARTING
+    task: Task | None = None
+    paused: bool = False
+    stop_requested_s: float | None = None
+    pid: int | None = None
+    ready_s: float | None = None
+    chunk_times: collections.deque[float] = field(default_factory=collections.deque)
+
+    def cpu_seconds(self) -> float:
+        try:
+            times = psutil.Process(self.process.pid).cpu_times()
+        except (psutil.Error, ValueError):
+            return 0.0
+        return float(times.user + times.system)
+
+    def chunk_rate(self, now: float) -> float:
+        while self.chunk_times and now - self.chunk_times[0] > CHUNK_RATE_WINDOW_S:
+            self.chunk_times.popleft()
+        return len(self.chunk_times) / CHUNK_RATE_WINDOW_S
+
+
+class WorkerPool:
+    def __init__(self, size: int, *, cache_dir: str | None = None, grace_s: float = 5.0) -> None:
+        if size < 1:
+            raise ValueError(f"a pool needs at least one worker, got {size}")
+        self.size = size
+        self.cache_dir = cache_dir
+        self.grace_s = grace_s
+        self.replacements = 0
+        self._closing = False
+        self._ctx = multiprocessing.get_context("spawn")
+        self.workers: list[Worker] = [self._spawn(index) for index in range(size)]
+
+    def _spawn(self, index: int) -> Worker:
+        parent, child = self._ctx.Pipe()
+        process = self._ctx.Process(
+            target=worker_main, args=(child, index, self.cache_dir), name=f"compute-{index}"
+        )
+        process.daemon = True
+        process.start()
+        child.close()
+        return Worker(index=index, process=process, conn=parent)
+
+    # --- commands ---------------------------------------------------------------------------
+
+    def assign(self, index: int, task: Task) -> None:
+        worker = self.workers[index]
+        if worker.state is not WorkerState.IDLE:
+            raise RuntimeError(f"worker {index} is {worker.state}, not idle")
+        worker.conn.send(("run", vars(task)))
+        worker.task, worker.state = task, WorkerState.RUNNING
+
+    def request_stop(self, index: int) -> None:
+        """Stop at the next chunk boundary, after a checkpoint; killed after the grace period."""
+        worker = self.workers[index]
+        if worker.state is not WorkerState.RUNNING:
+            return
+        if worker.paused:
+            self.resume(index)  # a stopped process cannot answer
+        worker.conn.send(("stop", {}))
+        worker.state, worker.stop_requested_s = WorkerState.STOPPING, time.monotonic()
+
+    def pause(self, index: int) -> None:
+        worker = self.workers[index]
+        if worker.pid is not None and not worker.paused:
+            os.kill(worker.pid, signal.SIGSTOP)
+            worker.paused = True
+
+    def resume(self, index: int) -> None:
+        worker = self.workers[index]
+        if worker.pid is not None and worker.paused:
+            os.kill(worker.pid, signal.SIGCONT)
+            worker.paused = False
+
+    def kill(self, index: int) -> None:
+        worker = self.workers[index]
+        if worker.process.is_alive():
+            worker.process.kill()
+
+    # --- events -----------------------------------------------------------------------------
+
+    def poll(self, timeout_s: float) -> list[WorkerEvent]:
+        """Wait up to timeout_s for worker messages or deaths; returns what happened."""
+        waitables: list[Connection | int] = [w.conn for w in self.workers]
+        wait(waitables + [w.process.sentinel for w in self.workers], timeout_s)
+        events: list[WorkerEvent] = []
+        for worker in self.workers:  # polling a quiet pipe costs next to nothing
+            events += self._drain(worker)
+        now = time.monotonic()
+        for worker in self.workers:
+            if worker.state is not WorkerState.DEAD and not worker.process.is_alive():
+                events += self._drain(worker)  # its last words first
+                events.append(self._died(worker))
+            elif (
+                worker.state is WorkerState.STOPPING
+                and worker.stop_requested_s is not None
+                and now - worker.stop_requested_s > self.grace_s
+            ):
+                log.warning(
+                    "worker %d did not stop within %.1f s: killing it", worker.index, self.grace_s
+                )
+                self.kill(worker.index)
+        return events
+
+    def _drain(self, worker: Worker) -> list[WorkerEvent]:
+        events = []
+        while True:
+            try:
+                if not worker.conn.poll():
+                    break
+                kind, body = worker.conn.recv()
+            except (EOFError, OSError):
+                break
+            events.append(self._on_message(worker, kind, body))
+        return events
+
+    def _on_message(self, worker: Worker, kind: str, body: dict[str, Any]) -> WorkerEvent:
+        task = worker.task
+        if kind == "ready":
+            worker.pid, worker.ready_s = body["pid"], body["ready_s"]
+            worker.state = WorkerState.IDLE
+        elif kind == "progress":
+            worker.chunk_times.append(time.monotonic())
+        elif kind in ("done", "stopped", "error"):
+            worker.task, worker.state, worker.stop_requested_s = None, WorkerState.IDLE, None
+        return WorkerEvent(worker.index, kind, body, task)
+
+    def _died(self, worker: Worker) -> WorkerEvent:
+        code = worker.process.exitcode
+        task = worker.task
+        worker.state = WorkerState.DEAD
+        worker.conn.close()
+        log.warning(
+            "worker %d (pid %s) died with exit code %s%s; starting another",
+            worker.index,
+            worker.pid,
+            code,
+            f" while running {task.job_id} shard {task.shard_index}" if task else "",
+        )
+        if not self._closing:
+            self.workers[worker.index] = self._spawn(worker.index)
+            self.replacements += 1
+        return WorkerEvent(worker.index, "crashed", {"exit_code": code}, task)
+
+    # --- views and shutdown -----------------------------------------------------------------
+
+    def idle(self) -> list[int]:
+        return [w.index for w in self.workers if w.state is WorkerState.IDLE]
+
+    def stats(self) -> list[dict[str, Any]]:
+        now = time.monotonic()
+        return [
+            {
+                "index": w.index,
+                "pid": w.pid,
+                "state": w.state.value,
+                "paused": w.paused,
+                "job": w.task.job_id if w.task else None,
+                "shard": w.task.shard_index if w.task else None,
+                "cpu_s": round(w.cpu_seconds(), 3),
+                "chunks_per_s": round(w.chunk_rate(now), 2),
+            }
+            for w in self.workers
+        ]
+
+    def close(self, timeout_s: float = 5.0) -> list[WorkerEvent]:
+        """Stop every running task with a checkpoint, then end the workers."""
+        self._closing = True
+        for worker in self.workers:
+            self.request_stop(worker.index)
+        deadline = time.monotonic() + timeout_s
+        events: list[WorkerEvent] = []
+        while any(w.state is WorkerState.STOPPING for w in self.workers):
+            if time.monotonic() > deadline:
+                break
+            events += [e for e in self.poll(0.05) if e.kind != "crashed"]
+        for worker in self.workers:
+            self.resume(worker.index)
+            with contextlib.suppress(OSError, ValueError):
+                worker.conn.send(("exit", {}))
+        for worker in self.workers:
+            worker.process.join(timeout=1.0)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join(timeout=1.0)
+        return events

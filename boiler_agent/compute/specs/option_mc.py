@@ -1,0 +1,125 @@
+"""Monte Carlo price of a European option under geometric Brownian motion: the spec."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, model_validator
+
+from boiler_agent.compute.kernel_api import JsonValue, KernelSpec, Shard, State
+from boiler_agent.compute.specs._common import KernelParams, Seed, concat, exact_sum, fixed_shards
+
+# A work unit is a block of whole paths holding about this many normal draws (~1 ms here).
+NORMALS_PER_UNIT = 2**18
+SHARD_UNITS = 512  # about half a second of one core per shard
+MAX_NORMALS = 2**38  # paths x steps: keeps the per-unit sums under ~20 MB in `combine`
+WORDS_PER_BLOCK = 4096  # Philox blocks the kernel generates at once (two 64-bit words each)
+TABLE_BYTES = 3 * 257 * 8
+
+# Ziggurat for the normal law, 256 layers (Marsaglia and Tsang 2000): base strip edge and area.
+ZIGGURAT_LAYERS = 256
+ZIGGURAT_R = 3.6541528853610088
+ZIGGURAT_V = 4.92867323399e-3
+ZIGGURAT_BITS = 52  # each draw is one 64-bit word: 8 bits of layer, 1 of sign, 52 of abscissa
+
+
+class OptionMcParams(KernelParams):
+    spot: float = Field(gt=0, le=1e9, description="price of the underlying today")
+    strike: float = Field(gt=0, le=1e9, description="strike price")
+    rate: float = Field(ge=-1, le=1, description="risk-free rate, continuously compounded")
+    volatility: float = Field(gt=0, le=5, description="annual volatility")
+    maturity: float = Field(gt=0, le=100, description="time to expiry in years")
+    paths: int = Field(ge=2, le=10**10, description="simulated paths")
+    steps: int = Field(ge=1, le=10_000, description="time steps per path")
+    seed: Seed = 0
+    option: Literal["call", "put"] = "call"
+
+    @model_validator(mode="after")
+    def _bounded_work(self) -> OptionMcParams:
+        if self.paths * self.steps > MAX_NORMALS:
+            raise ValueError(
+                f"paths x steps = {self.paths} x {self.steps} = {self.paths * self.steps} "
+                f"is over {MAX_NORMALS}: split the job over several seeds"
+            )
+        return self
+
+
+def paths_per_unit(steps: int) -> int:
+    return max(1, NORMALS_PER_UNIT // steps)
+
+
+def unit_count(p: OptionMcParams) -> int:
+    return -(-p.paths // paths_per_unit(p.steps))
+
+
+def gbm_constants(p: OptionMcParams) -> tuple[float, float, float]:
+    """(log S0 + (r - sigma^2/2) T, sigma sqrt(dt), exp(-r T)): log S_T = first + second * sum Z.
+
+    Exact simulation of GBM: each step multiplies by exp((r - sigma^2/2) dt + sigma sqrt(dt) Z),
+    so the terminal log price needs only the running sum of the step normals.
+    """
+    drift = math.log(p.spot) + (p.rate - 0.5 * p.volatility * p.volatility) * p.maturity
+    return drift, p.volatility * math.sqrt(p.maturity / p.steps), math.exp(-p.rate * p.maturity)
+
+
+@functools.cache
+def ziggurat_tables() -> tuple[np.ndarray[Any, Any], ...]:
+    """(k, w, f) of the 256-layer ziggurat, built with libm (math) so every host agrees.
+
+    Layer i is the box [0, x_i] x [f(x_i), f(x_i+1)] with f(x) = exp(-x^2/2); a draw with
+    integer abscissa j < k[i] lies under the curve for sure (x = j * w[i] < x_i+1).
+    """
+    n = ZIGGURAT_LAYERS
+    x = [0.0] * (n + 1)
+    x[0] = ZIGGURAT_V / math.exp(-0.5 * ZIGGURAT_R * ZIGGURAT_R)  # base strip plus the tail
+    x[1] = ZIGGURAT_R
+    for i in range(1, n - 1):
+        x[i + 1] = math.sqrt(-2.0 * math.log(ZIGGURAT_V / x[i] + math.exp(-0.5 * x[i] * x[i])))
+    scale = float(2**ZIGGURAT_BITS)
+    k = np.array([math.floor(scale * x[i + 1] / x[i]) for i in range(n)], dtype=np.uint64)
+    w = np.array([x[i] / scale for i in range(n)], dtype=np.float64)
+    f = np.array([math.exp(-0.5 * v * v) for v in x], dtype=np.float64)
+    return k, w, f
+
+
+class OptionMcSpec(KernelSpec):
+    name: ClassVar[str] = "option_mc"
+    description: ClassVar[str] = (
+        "Monte Carlo price of a European call or put under geometric Brownian motion "
+        "(Philox4x32-10 streams per block of paths, ziggurat normals); result: price, stderr"
+    )
+    params_model: ClassVar[type[BaseModel]] = OptionMcParams
+    run_class: ClassVar[str] = "boiler_agent.compute.kernels.option_mc:OptionMcRun"
+
+    def plan(self, params: BaseModel) -> list[Shard]:
+        return fixed_shards(unit_count(OptionMcParams.model_validate(params)), SHARD_UNITS)
+
+    def memory_bytes(self, params: BaseModel) -> int:
+        p = OptionMcParams.model_validate(params)
+        units = min(SHARD_UNITS, unit_count(p))
+        words = 2 * 8 * max(WORDS_PER_BLOCK, (p.steps + 1) // 2)
+        return words + TABLE_BYTES + 2 * 2 * 8 * units  # and per-unit sums, twice (state())
+
+    def combine(self, params: BaseModel, partials: list[State]) -> dict[str, JsonValue]:
+        p = OptionMcParams.model_validate(params)
+        sums, squares = concat(partials, "sum"), concat(partials, "sumsq")
+        if sums.size != unit_count(p) or squares.size != sums.size:
+            raise ValueError(f"expected {unit_count(p)} unit sums, got {sums.size}")
+        _, _, discount = gbm_constants(p)
+        mean = exact_sum(sums) / p.paths
+        variance = max(exact_sum(squares) / p.paths - mean * mean, 0.0) * p.paths / (p.paths - 1)
+        return {
+            "price": discount * mean,
+            "stderr": discount * math.sqrt(variance / p.paths),
+            "payoff_mean": mean,
+            "payoff_std": math.sqrt(variance),
+            "discount": discount,
+            "paths": p.paths,
+            "steps": p.steps,
+            "option": p.option,
+            "units": int(sums.size),
+            "generator": "philox4x32-10, ziggurat-256",
+        }

@@ -1,0 +1,161 @@
+"""A compute worker process: runs one shard at a time in chunks, checkpoints, obeys stop.
+
+Started by the pool with the "spawn" method, single-threaded (numba and BLAS threads pinned to
+one, so one worker is one core's worth of heat). It is the only place that imports numba. It
+talks to the supervisor over a pipe: tasks and stop requests in; ready, progress, checkpoint,
+done, stopped and error messages out. Between chunks it looks at the pipe, so a stop request is
+answered within one chunk (50-100 ms) plus the time to write the checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+CHUNK_TARGET_S = 0.075  # aim for 50-100 ms of work between looks at the pipe
+MAX_UNITS_PER_CHUNK = 1_000_000
+SINGLE_THREAD_ENV = {
+    "NUMBA_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    """What the supervisor asks a worker to do: one shard of one job."""
+
+    job_id: str
+    kernel: str
+    params: dict[str, Any]
+    shard_index: int
+    first_unit: int
+    units: int
+    digest: str
+    checkpoint: str | None  # resume from here, if set
+    checkpoint_dir: str
+    checkpoint_interval_s: float
+    chunk_target_s: float = CHUNK_TARGET_S
+
+
+class _StopRequestedError(Exception):
+    def __init__(self, then_exit: bool) -> None:
+        super().__init__("stop requested")
+        self.then_exit = then_exit
+
+
+def worker_main(conn: Connection, index: int, cache_dir: str | None) -> None:
+    """Entry point of the worker process."""
+    os.environ.update(SINGLE_THREAD_ENV)
+    if cache_dir:
+        os.environ["NUMBA_CACHE_DIR"] = cache_dir
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # ^C is for the supervisor, which stops us
+    started = time.perf_counter()
+    from boiler_agent.compute import kernels  # numba: only ever imported here
+
+    kernels.warm_all()  # loads every kernel from the cache (or compiles it, the first time)
+    ready_s = time.perf_counter() - started
+    conn.send(("ready", {"pid": os.getpid(), "index": index, "ready_s": ready_s}))
+    while True:
+        try:
+            kind, body = conn.recv()
+        except (EOFError, OSError):
+            return  # the supervisor is gone: nobody wants our heat
+        if kind == "exit":
+            return
+        if kind == "run":
+            try:
+                _run_task(conn, Task(**body))
+            except _StopRequestedError as stop:
+                if stop.then_exit:
+                    return
+            except (EOFError, OSError, BrokenPipeError):
+                return
+            except Exception as exc:  # a kernel bug fails its job, not the worker
+                conn.send(("error", {"message": f"{type(exc).__name__}: {exc}"}))
+
+
+def _run_task(conn: Connection, task: Task) -> None:
+    from boiler_agent.compute import checkpoint, kernels
+    from boiler_agent.compute.kernel_api import Shard
+    from boiler_agent.compute.specs import get_spec
+
+    spec = get_spec(task.kernel)
+    params = spec.params_model.model_validate(task.params)
+    shard = Shard(task.shard_index, task.first_unit, task.units)
+    factory = kernels.load_run_class(spec)
+    run = None
+    if task.checkpoint:
+        try:
+            state = checkpoint.load(
+                Path(task.checkpoint), job_id=task.job_id, shard=shard.index, digest=task.digest
+            )
+            run = factory(params, shard, state)  # ValueError: a state that does not fit
+        except (checkpoint.CorruptCheckpointError, FileNotFoundError, ValueError) as exc:
+            conn.send(("restarted", {"reason": str(exc)}))
+    if run is None:
+        run = factory(params, shard, None)
+    directory = Path(task.checkpoint_dir)
+    state_path = checkpoint.checkpoint_path(directory, task.job_id, shard.index)
+
+    def save_state() -> str:
+        checkpoint.save(
+            state_path, run.state(), job_id=task.job_id, shard=shard.index, digest=task.digest
+        )
+        return str(state_path)
+
+    per_unit_s: float | None = None
+    units = 1
+    last_checkpoint = time.monotonic()
+    chunks = 0
+    cpu_start = time.process_time()
+    while run.units_done < shard.units:
+        if conn.poll():
+            kind, _ = conn.recv()
+            if kind in ("stop", "exit"):
+                path = save_state()
+                stopped = {
+                    "units_done": run.units_done,
+                    "checkpoint": path,
+                    "chunks": chunks,
+                    "cpu_s": time.process_time() - cpu_start,
+                }
+                conn.send(("stopped", stopped))
+                raise _StopRequestedError(then_exit=kind == "exit")
+        began = time.perf_counter()
+        done = run.step(min(units, shard.units - run.units_done))
+        elapsed = time.perf_counter() - began
+        chunks += 1
+        if done:
+            measured = elapsed / done
+            # Smooth, so one slow chunk (a page fault, a paused process) does not swing it.
+            per_unit_s = measured if per_unit_s is None else 0.7 * per_unit_s + 0.3 * measured
+            units = max(
+                1, min(MAX_UNITS_PER_CHUNK, int(task.chunk_target_s / max(per_unit_s, 1e-9)))
+            )
+        progress: dict[str, Any] = {
+            "units_done": run.units_done,
+            "chunks": chunks,
+            "cpu_s": time.process_time() - cpu_start,
+            "chunk_s": elapsed,
+        }
+        if time.monotonic() - last_checkpoint >= task.checkpoint_interval_s:
+            progress["checkpoint"] = save_state()
+            last_checkpoint = time.monotonic()
+        conn.send(("progress", progress))
+    partial_path = checkpoint.checkpoint_path(directory, task.job_id, shard.index, "partial")
+    checkpoint.save(
+        partial_path, run.partial(), job_id=task.job_id, shard=shard.index, digest=task.digest
+    )
+    done_info = {
+        "partial": str(partial_path),
+        "chunks": chunks,
+        "cpu_s": time.process_time() - cpu_start,
+    }
+    conn.send(("done", done_info))

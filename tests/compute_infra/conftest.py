@@ -1,0 +1,50 @@
+"""Fixtures: a numba cache shared by the session's workers, and a scheduler on real workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from boiler_agent.compute.pool import WorkerPool
+from boiler_agent.compute.scheduler import FillerJob, JobScheduler
+from boiler_agent.compute.store import JobStore
+
+
+@pytest.fixture(scope="session")
+def numba_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return str(tmp_path_factory.mktemp("numba-cache"))
+
+
+SchedulerFactory = Callable[..., JobScheduler]
+
+
+@pytest.fixture
+def make_scheduler(tmp_path: Path, numba_cache: str) -> Iterator[SchedulerFactory]:
+    made: list[JobScheduler] = []
+
+    def make(
+        workers: int = 1,
+        *,
+        root: Path | None = None,
+        filler: FillerJob | None = None,
+        checkpoint_interval_s: float = 60.0,
+        chunk_target_s: float = 0.05,
+    ) -> JobScheduler:
+        base = root or tmp_path / f"run{len(made)}"
+        scheduler = JobScheduler(
+            JobStore(base / "jobs.sqlite"),
+            WorkerPool(workers, cache_dir=numba_cache, grace_s=3.0),
+            checkpoint_dir=base / "checkpoints",
+            checkpoint_interval_s=checkpoint_interval_s,
+            filler=filler,
+            chunk_target_s=chunk_target_s,
+        )
+        made.append(scheduler)
+        return scheduler
+
+    yield make
+    for scheduler in made:
+        scheduler.pool.close()
+        scheduler.store.close()

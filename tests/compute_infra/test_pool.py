@@ -155,3 +155,22 @@ def test_kill_9_of_everything_then_restart_finishes_with_the_same_result(tmp_pat
     assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout) == json.loads(reference.stdout)
     assert "resuming" in second.stderr, second.stderr
+
+
+def test_corrupt_checkpoint_restarts_the_shard_and_says_so(
+    make_scheduler: SchedulerFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    reference = _run_to_end(make_scheduler(1), MEDIUM_JOB, "ref")
+    scheduler = make_scheduler(1, checkpoint_interval_s=0.05, chunk_target_s=0.01)
+    scheduler.store.submit(validate_job("option_mc", MEDIUM_JOB, job_id="x"))
+    _until(scheduler, lambda: any(s.checkpoint for s in scheduler.store.shards("x")))
+    scheduler.set_active(0)
+    _until(scheduler, lambda: scheduler.pool.workers[0].state is WorkerState.IDLE)
+    for shard in scheduler.store.shards("x"):
+        if shard.checkpoint and shard.state is JobState.PREEMPTED:
+            Path(shard.checkpoint).write_bytes(b"not a checkpoint")
+    scheduler.set_active(1)
+    scheduler.wait_for("x", timeout_s=120)
+    record = scheduler.store.get("x")
+    assert record is not None and record.result == reference
+    assert "restarts from scratch" in caplog.text

@@ -7,6 +7,13 @@ from typing import Any
 
 from boiler_agent.benchmarks import kernels, preempt, serial_link
 
+# name -> (module with DESCRIPTION/__doc__, add_arguments and report; one-line help)
+BENCHMARKS = {
+    "serial": (serial_link, "frame decoding rate against a plain read of the same bytes"),
+    "kernels": (kernels, "every kernel against NumPy and plain Python, and against BLAS dgemm"),
+    "preempt": (preempt, "stop, pause and start latency of workers, and determinism"),
+}
+
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
@@ -15,27 +22,12 @@ def add_parser(commands: Any) -> None:
         description="Run a benchmark. Each prints a table and, with --json, one JSON line.",
     )
     which = parser.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
-    serial = which.add_parser(
-        "serial",
-        help="frame decoding rate against a plain read of the same bytes",
-        description=serial_link.DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    serial_link.add_arguments(serial)
-    serial.set_defaults(handler=serial_link.report)
-    preemption = which.add_parser(
-        "preempt",
-        help="stop, pause and start latency of workers, and determinism",
-        description=preempt.__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    preempt.add_arguments(preemption)
-    preemption.set_defaults(handler=preempt.report)
-    kernel_bench = which.add_parser(
-        "kernels",
-        help="every kernel against NumPy and plain Python, and against BLAS dgemm",
-        description=kernels.DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    kernels.add_arguments(kernel_bench)
-    kernel_bench.set_defaults(handler=kernels.report)
+    for name, (module, summary) in BENCHMARKS.items():
+        bench = which.add_parser(
+            name,
+            help=summary,
+            description=getattr(module, "DESCRIPTION", module.__doc__),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(bench)
+        bench.set_defaults(handler=module.report)

@@ -1,0 +1,1 @@
+"""Tests of the power knobs and meters on fixture sysfs trees."""

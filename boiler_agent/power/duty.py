@@ -1,0 +1,73 @@
+"""Duty cycling of worker processes (SIGSTOP/SIGCONT), staggered so the total draw is smooth.
+
+BOINC pauses every task together (on 1 s, off 3 s), and its users hear the fans pump and see
+power spikes. Here each worker runs the same share of every period, but the workers' windows
+are spread evenly across the period, so at any moment the number running stays within one of
+`workers × duty`: the heater's total power hardly moves.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Protocol
+
+DEFAULT_PERIOD_S = 2.0
+
+
+def running_mask(workers: int, duty: float, period_s: float, now_s: float) -> list[bool]:
+    """Which workers run at `now_s`: worker i runs during its own window of duty × period,
+    starting i/workers of a period after worker 0's."""
+    duty = min(1.0, max(0.0, duty))
+    if duty >= 1.0:
+        return [True] * workers
+    if duty <= 0.0:
+        return [False] * workers
+    position = (now_s % period_s) / period_s
+    return [((position - index / workers) % 1.0) < duty for index in range(workers)]
+
+
+def lockstep_mask(workers: int, duty: float, period_s: float, now_s: float) -> list[bool]:
+    """The baseline: every worker on and off together, as BOINC does."""
+    running = ((now_s % period_s) / period_s) < min(1.0, max(0.0, duty))
+    return [running] * workers
+
+
+class Pausable(Protocol):
+    """What duty cycling needs of a worker pool."""
+
+    def pause(self, index: int) -> None: ...
+
+    def resume(self, index: int) -> None: ...
+
+
+class DutyCycler:
+    """Applies a duty fraction to the first `workers` of a pool, one tick at a time."""
+
+    def __init__(self, pool: Pausable, period_s: float = DEFAULT_PERIOD_S) -> None:
+        if not (period_s > 0 and math.isfinite(period_s)):
+            raise ValueError(f"duty period_s must be > 0, got {period_s}")
+        self.pool = pool
+        self.period_s = period_s
+        self.duty = 1.0
+        self._paused: set[int] = set()
+
+    def set_duty(self, duty: float) -> None:
+        if not math.isfinite(duty):
+            raise ValueError(f"duty must be a number in 0..1, got {duty}")
+        self.duty = min(1.0, max(0.0, duty))
+
+    def tick(self, workers: int, now_s: float) -> None:
+        """Pause and resume so that the running set matches the plan at `now_s`."""
+        for index, run in enumerate(running_mask(workers, self.duty, self.period_s, now_s)):
+            if run and index in self._paused:
+                self.pool.resume(index)
+                self._paused.discard(index)
+            elif not run and index not in self._paused:
+                self.pool.pause(index)
+                self._paused.add(index)
+
+    def release(self) -> None:
+        """Resume every worker this cycler paused (before stopping or resizing the pool)."""
+        for index in sorted(self._paused):
+            self.pool.resume(index)
+        self._paused.clear()

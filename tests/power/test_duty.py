@@ -1,0 +1,64 @@
+"""Staggered duty cycling: the right share of time per worker, and a smooth total."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from boiler_agent.power.duty import DutyCycler, lockstep_mask, running_mask
+
+PERIOD = 2.0
+TIMES = [i * 0.01 for i in range(2000)]  # ten periods, 10 ms apart
+
+
+@pytest.mark.parametrize("duty", [0.1, 0.25, 0.5, 0.73, 0.9])
+def test_each_worker_runs_its_share_of_the_time(duty: float) -> None:
+    masks = [running_mask(4, duty, PERIOD, t) for t in TIMES]
+    for worker in range(4):
+        share = sum(mask[worker] for mask in masks) / len(masks)
+        assert share == pytest.approx(duty, abs=0.011)
+
+
+@pytest.mark.parametrize("duty", [0.25, 0.5, 0.6])
+def test_staggered_total_is_far_smoother_than_lockstep(duty: float) -> None:
+    staggered = [sum(running_mask(4, duty, PERIOD, t)) for t in TIMES]
+    lockstep = [sum(lockstep_mask(4, duty, PERIOD, t)) for t in TIMES]
+    assert statistics.mean(staggered) == pytest.approx(statistics.mean(lockstep), abs=0.05)
+    assert max(staggered) - min(staggered) <= 1, "never more than one worker off the mean"
+    assert statistics.pstdev(staggered) < 0.5 * statistics.pstdev(lockstep)
+
+
+def test_full_and_zero_duty_need_no_switching() -> None:
+    assert running_mask(3, 1.0, PERIOD, 0.7) == [True, True, True]
+    assert running_mask(3, 0.0, PERIOD, 0.7) == [False, False, False]
+
+
+class FakePool:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int]] = []
+
+    def pause(self, index: int) -> None:
+        self.calls.append(("pause", index))
+
+    def resume(self, index: int) -> None:
+        self.calls.append(("resume", index))
+
+
+def test_cycler_only_signals_changes_and_releases_everything() -> None:
+    pool = FakePool()
+    cycler = DutyCycler(pool, period_s=PERIOD)
+    cycler.set_duty(0.5)
+    cycler.tick(2, 0.0)  # worker 0 in its window, worker 1 not
+    assert pool.calls == [("pause", 1)]
+    cycler.tick(2, 0.1)
+    assert pool.calls == [("pause", 1)], "no signal without a change"
+    cycler.tick(2, 1.1)  # the halves swap
+    assert pool.calls[1:] == [("pause", 0), ("resume", 1)]
+    cycler.release()
+    assert pool.calls[-1] == ("resume", 0)
+
+
+def test_bad_duty_is_refused() -> None:
+    with pytest.raises(ValueError, match="duty"):
+        DutyCycler(FakePool()).set_duty(float("nan"))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from boiler_agent.benchmarks import kernels, preempt, serial_link
+from boiler_agent.benchmarks import control, kernels, preempt, serial_link
 
 # name -> (module with DESCRIPTION/__doc__, add_arguments and report; one-line help)
 BENCHMARKS = {
     "serial": (serial_link, "frame decoding rate against a plain read of the same bytes"),
     "kernels": (kernels, "every kernel against NumPy and plain Python, and against BLAS dgemm"),
     "preempt": (preempt, "stop, pause and start latency of workers, and determinism"),
+    "control": (control, "the controllers side by side in a simulated closed loop"),
 }
 
 

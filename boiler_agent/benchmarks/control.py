@@ -1,0 +1,143 @@
+"""Control benchmark: default, PI and bang-bang side by side on the simulator's thermal plant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from boiler_agent.control.closed_loop import metrics, simulate
+from boiler_agent.control.controllers import KINDS, build_controller
+from firmware_bridge.simulator.plant import PRESETS
+from firmware_bridge.simulator.weather import DEFAULT_WEATHER_FILE, WeatherSeries
+
+PERIOD_S = 30.0
+KEYS = (
+    "discomfort_kh",
+    "tracking_rms_k",
+    "overshoot_k",
+    "energy_kwh",
+    "valorisation",
+    "worker_switches",
+    "core_hours",
+)
+DESCRIPTION = """\
+Run the default, PI and bang-bang controllers, each from a fresh plant and a fresh controller,
+in closed loop on the simulator's thermal plant (control period 30 s, plant stepped every
+10 s) over the weather file from the start of --start-day for --days days. Rooms follow 19 °C
+from 07:00 to 22:00 and 16 °C otherwise; the boiler its preset schedule, with hot-water draws.
+The controllers see the measured temperature, the setpoint, the outdoor temperature (the
+boiler: its room's ambient) and the thermostat's next scheduled change.
+
+Per controller:
+  discomfort_kh    kelvin-hours below setpoint - 0.5 K
+  tracking_rms_k   RMS of temperature - setpoint from two hours after each setpoint rise to the
+                   next change (a flat schedule: from two hours after the start)
+  overshoot_k      largest excess over the reference, the highest setpoint of the next three
+                   hours, counted within each setpoint segment once the temperature has been at
+                   or below it
+  energy_kwh       heat delivered
+  valorisation     share of that heat delivered while the temperature was at most 0.5 K above
+                   the highest setpoint of the next three hours
+  worker_switches  worker starts plus stops, workers = round(power / rated * cores) per control
+                   period (cores: room 4, office 12, boiler 24)
+  core_hours       compute delivered: power / rated * cores, integrated over hours
+Targets (issue 4), checked against the default controller and printed as met or missed.
+"""
+
+
+def run(
+    weather_file: Path = DEFAULT_WEATHER_FILE,
+    days: float = 7.0,
+    start_day: float = 15.0,
+    preset: str = "room",
+) -> dict[str, dict[str, float]]:
+    """Metrics per controller name; see DESCRIPTION."""
+    if preset not in PRESETS:
+        raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if not days > 0:
+        raise ValueError(f"days must be > 0, got {days}")
+    plant = PRESETS[preset]
+    weather = WeatherSeries.from_csv(weather_file)
+    results = {}
+    for kind in KINDS:
+        controller = build_controller(kind, plant.rated_power_w, PERIOD_S)
+        trace = simulate(controller, plant, weather, days=days, start_day=start_day)
+        results[kind] = metrics(trace)
+    return results
+
+
+def targets(results: dict[str, dict[str, float]]) -> list[tuple[str, bool, str]]:
+    """(target, met, the figures) for each of the issue's targets."""
+    d, b, p = results["default"], results["bangbang"], results["pi"]
+
+    def ratio(key: str, base: dict[str, float]) -> float:
+        return d[key] / base[key] if base[key] else (0.0 if d[key] == 0 else float("inf"))
+
+    rows = [
+        ("discomfort <= 30 % of bangbang", ratio("discomfort_kh", b) <= 0.30, "discomfort_kh", b),
+        ("discomfort <= 70 % of pi", ratio("discomfort_kh", p) <= 0.70, "discomfort_kh", p),
+        (
+            "tracking RMS <= 30 % of bangbang",
+            ratio("tracking_rms_k", b) <= 0.30,
+            "tracking_rms_k",
+            b,
+        ),
+        (
+            "worker switches <= 10 % of bangbang",
+            ratio("worker_switches", b) <= 0.10,
+            "worker_switches",
+            b,
+        ),
+        ("energy <= 105 % of bangbang", ratio("energy_kwh", b) <= 1.05, "energy_kwh", b),
+    ]
+    out = [(name, met, f"{d[key]} vs {base[key]}") for name, met, key, base in rows]
+    out.append(("valorisation >= 97 %", d["valorisation"] >= 0.97, f"{d['valorisation']}"))
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """This benchmark's options, for its own parser or a `boiler-agent bench control` one."""
+    parser.add_argument("--weather", type=Path, default=DEFAULT_WEATHER_FILE, help="hourly CSV")
+    parser.add_argument("--days", type=float, default=7.0, help="default %(default)s")
+    parser.add_argument("--start-day", type=float, default=15.0, help="default %(default)s")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="room")
+    parser.add_argument("--json", action="store_true", help="print one JSON line, no table")
+
+
+def _print_table(results: dict[str, dict[str, float]], checks: list[Any], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    for kind in results:
+        table.add_column(kind, justify="right")
+    for key in KEYS:
+        table.add_row(key, *(f"{results[kind][key]:,}" for kind in results))
+    Console().print(table)
+    for name, met, figures in checks:
+        print(f"{'met   ' if met else 'MISSED'} {name}: {figures}")
+
+
+def report(args: argparse.Namespace) -> int:
+    """Run with parsed options, print the table or the JSON line; 0 even if a target is missed."""
+    results = run(args.weather, args.days, args.start_day, args.preset)
+    checks = targets(results)
+    if args.json:
+        line: dict[str, Any] = dict(results)
+        line["targets"] = {name: met for name, met, _ in checks}
+        print(json.dumps(line), flush=True)
+    else:
+        title = f"control: {args.preset}, {args.days:g} days from day {args.start_day:g}"
+        _print_table(results, checks, title)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser)
+    return report(parser.parse_args(argv))

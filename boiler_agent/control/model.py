@@ -1,0 +1,102 @@
+"""A first-order thermal model (heat capacity C, loss UA) learnt online by recursive least squares.
+
+dT/dt = (P - UA (T - T_out)) / C, fitted on windows of averaged power and temperatures. The
+regressors are scaled by the heater's power so one prior serves a bedroom and a water tank.
+"""
+
+from __future__ import annotations
+
+import math
+
+from boiler_agent.control.params import clamp
+
+WINDOW_S = 600.0  # average over this long: smooths the heater's own lag and sensor noise
+FORGETTING = 0.998  # per window: memory of ~500 windows, about 3.5 days
+REF_K = 10.0  # temperature difference the loss regressor is scaled by
+K_PER_H = 3600.0
+# Priors: the rated power holds the space 25 K above outdoor, with a 10 h time constant.
+PRIOR_HOLD_K = 25.0
+PRIOR_TAU_S = 36_000.0
+PRIOR_VARIANCE = 10.0
+MAX_TRACE = 1e3  # keep the covariance bounded through long stretches without excitation
+# Bounds, in multiples of the rated power: UA from P/2000 to P/3 W/K, C from 100 s to 1e5 s.
+UA_BOUNDS_PER_W = (1 / 2000, 1 / 3)
+C_BOUNDS_PER_W = (100.0, 1e5)
+
+
+class ThermalModel:
+    """Online estimate of C (J/K) and UA (W/K) from applied power and measured temperatures."""
+
+    def __init__(self, max_power_w: float) -> None:
+        self.max_power_w = max_power_w
+        ua = max_power_w / PRIOR_HOLD_K
+        c = ua * PRIOR_TAU_S
+        # theta = [3600 Pmax / C, 3600 REF UA / C]: both a few K/h for a room
+        self.theta = [K_PER_H * max_power_w / c, K_PER_H * REF_K * ua / c]
+        self.cov = [[PRIOR_VARIANCE, 0.0], [0.0, PRIOR_VARIANCE]]
+        # (time, temperature, temperature - outdoor) at the window's start and the last sample
+        self._start: tuple[float, float, float] | None = None
+        self._last: tuple[float, float, float] | None = None
+        self._sum_p = self._sum_diff = self._sum_dt = 0.0
+        self.updates = 0
+
+    @property
+    def capacity_j_k(self) -> float:
+        low, high = C_BOUNDS_PER_W
+        raw = K_PER_H * self.max_power_w / self.theta[0] if self.theta[0] > 0 else math.inf
+        return clamp(raw, low * self.max_power_w, high * self.max_power_w)
+
+    @property
+    def loss_w_k(self) -> float:
+        low, high = UA_BOUNDS_PER_W
+        raw = self.theta[1] * self.capacity_j_k / (K_PER_H * REF_K)
+        return clamp(raw, low * self.max_power_w, high * self.max_power_w)
+
+    def observe(self, now_s: float, measured_c: float, outdoor_c: float, power_w: float) -> None:
+        """Record a sample; `power_w` is the heat applied since the previous sample."""
+        diff = measured_c - outdoor_c
+        if self._start is None or self._last is None:
+            self._start = self._last = (now_s, measured_c, diff)
+            return
+        last_s, _, last_diff = self._last
+        dt = now_s - last_s
+        if dt <= 0:
+            return
+        self._sum_p += power_w * dt
+        self._sum_diff += 0.5 * (diff + last_diff) * dt
+        self._sum_dt += dt
+        self._last = (now_s, measured_c, diff)
+        start_s, start_c, _ = self._start
+        if now_s - start_s >= WINDOW_S:
+            mean_p = self._sum_p / self._sum_dt
+            mean_diff = self._sum_diff / self._sum_dt
+            rate = (measured_c - start_c) / (now_s - start_s) * K_PER_H
+            self._update([mean_p / self.max_power_w, -mean_diff / REF_K], rate)
+            self._start = self._last
+            self._sum_p = self._sum_diff = self._sum_dt = 0.0
+
+    def _update(self, phi: list[float], y: float) -> None:
+        p = self.cov
+        p_phi = [p[0][0] * phi[0] + p[0][1] * phi[1], p[1][0] * phi[0] + p[1][1] * phi[1]]
+        denom = FORGETTING + phi[0] * p_phi[0] + phi[1] * p_phi[1]
+        gain = [p_phi[0] / denom, p_phi[1] / denom]
+        error = y - (self.theta[0] * phi[0] + self.theta[1] * phi[1])
+        self.theta = [self.theta[0] + gain[0] * error, self.theta[1] + gain[1] * error]
+        cov = [[(p[i][j] - gain[i] * p_phi[j]) / FORGETTING for j in range(2)] for i in range(2)]
+        trace = cov[0][0] + cov[1][1]
+        if trace > MAX_TRACE:
+            cov = [[v * MAX_TRACE / trace for v in row] for row in cov]
+        self.cov = cov
+        self.updates += 1
+
+    def seconds_to_reach(
+        self, from_c: float, to_c: float, outdoor_c: float, power_w: float
+    ) -> float:
+        """Seconds the model needs from `from_c` to `to_c` at constant `power_w`; inf if never."""
+        ua, c = self.loss_w_k, self.capacity_j_k
+        final = outdoor_c + power_w / ua
+        if to_c <= from_c:
+            return 0.0
+        if final <= to_c:
+            return math.inf
+        return c / ua * math.log((final - from_c) / (final - to_c))

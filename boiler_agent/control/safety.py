@@ -1,0 +1,209 @@
+"""Safety interlocks the controller cannot override: they decide how much heat is allowed.
+
+Pure and time-injected like the control laws: readings and time in, an allowed share of the
+requested heat (0..1) and events out. Conditions that fix themselves (a stale or impossible
+reading, a stalled loop, a hot CPU package) lift when they clear; conditions that mean
+something is wrong with the heater (over temperature, runaway, a frozen sensor, an MCU fault)
+latch until `recover()` is called, which is logged. Every trip and every recovery is an event
+with its reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+class TripKind(enum.StrEnum):
+    OVER_TEMPERATURE = "over_temperature"
+    STALE_READING = "stale_reading"
+    INVALID_READING = "invalid_reading"  # NaN, missing, or outside the MCU's advertised range
+    FROZEN_SENSOR = "frozen_sensor"
+    LOOP_STALL = "loop_stall"
+    RUNAWAY = "runaway"
+    MCU_FAULT = "mcu_fault"
+    CPU_HOT = "cpu_hot"
+
+
+LATCHED = {TripKind.OVER_TEMPERATURE, TripKind.FROZEN_SENSOR, TripKind.RUNAWAY, TripKind.MCU_FAULT}
+
+
+@dataclass(frozen=True)
+class SafetyLimits:
+    max_temp_c: float  # hard maximum of the controlled temperature
+    valid_min_c: float  # the MCU's advertised range: outside it a reading is not believed
+    valid_max_c: float
+    stale_after_s: float = 7.0
+    stall_after_s: float = 5.0
+    frozen_after_s: float = 300.0  # the exact same value this long while heating
+    runaway_window_s: float = 600.0  # 300..900 s suits rooms; tanks may want longer
+    runaway_min_rise_k: float = 0.2
+    runaway_heating_share: float = 0.5  # "heating hard": at least this share of full power
+    runaway_hysteresis_k: float = 1.0  # only below setpoint - this is a rise expected
+    cpu_margin_c: float = 10.0  # throttle within this of the CPU's critical temperature
+
+    def __post_init__(self) -> None:
+        if not 300.0 <= self.runaway_window_s <= 3600.0:
+            raise ValueError(f"runaway_window_s must be 300..3600 s, got {self.runaway_window_s}")
+        if not self.valid_min_c < self.max_temp_c <= self.valid_max_c:
+            raise ValueError(
+                f"max_temp_c {self.max_temp_c} must lie in the valid range "
+                f"{self.valid_min_c}..{self.valid_max_c}"
+            )
+
+
+@dataclass(frozen=True)
+class SafetyEvent:
+    at_s: float
+    kind: TripKind
+    tripped: bool  # False: the condition cleared or was recovered
+    reason: str
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: float  # share of the requested heat that may be applied, 0..1
+    active: frozenset[TripKind]
+    events: tuple[SafetyEvent, ...]
+
+
+@dataclass
+class SafetyGuard:
+    limits: SafetyLimits
+    active: dict[TripKind, str] = field(default_factory=dict)
+    _last_check_s: float | None = None
+    _frozen_value: float | None = None
+    _frozen_since_s: float | None = None
+    _window_start: tuple[float, float] | None = None  # (time, temperature)
+
+    def check(
+        self,
+        now_s: float,
+        temp_c: float | None,
+        reading_at_s: float | None,
+        *,
+        power_fraction: float,
+        setpoint_c: float,
+        mcu_fault: str | None = None,
+        cpu_temp_c: float | None = None,
+        cpu_critical_c: float | None = None,
+    ) -> Verdict:
+        """One control period's check. `power_fraction` is the heat applied since the last."""
+        events: list[SafetyEvent] = []
+        conditions: dict[TripKind, str | None] = {
+            TripKind.LOOP_STALL: self._stall(now_s),
+            TripKind.STALE_READING: self._stale(now_s, reading_at_s),
+            TripKind.INVALID_READING: self._invalid(temp_c),
+            TripKind.MCU_FAULT: mcu_fault,
+        }
+        if temp_c is not None and math.isfinite(temp_c):
+            conditions[TripKind.OVER_TEMPERATURE] = (
+                f"{temp_c:.2f} °C is above the hard maximum {self.limits.max_temp_c:g} °C"
+                if temp_c > self.limits.max_temp_c
+                else None
+            )
+            conditions[TripKind.FROZEN_SENSOR] = self._frozen(now_s, temp_c, power_fraction)
+            conditions[TripKind.RUNAWAY] = self._runaway(now_s, temp_c, power_fraction, setpoint_c)
+        throttle = self._cpu_throttle(cpu_temp_c, cpu_critical_c)
+        conditions[TripKind.CPU_HOT] = (
+            f"CPU package at {cpu_temp_c} °C, within {self.limits.cpu_margin_c:g} °C of critical"
+            if throttle < 1.0
+            else None
+        )
+        for kind, reason in conditions.items():
+            self._update(kind, reason, now_s, events)
+        allowed = 0.0 if set(self.active) - {TripKind.CPU_HOT} else throttle
+        return Verdict(allowed, frozenset(self.active), tuple(events))
+
+    def recover(self, kind: TripKind, now_s: float, by: str) -> SafetyEvent | None:
+        """Clear a latched trip, explicitly (an operator, a command, a new MCU boot)."""
+        reason = self.active.pop(kind, None)
+        if reason is None:
+            return None
+        log.warning("safety: %s recovered by %s (it was: %s)", kind.value, by, reason)
+        if kind is TripKind.RUNAWAY:
+            self._window_start = None
+        if kind is TripKind.FROZEN_SENSOR:
+            self._frozen_since_s = None
+        return SafetyEvent(now_s, kind, False, f"recovered by {by}")
+
+    # --- the conditions -------------------------------------------------------------------------
+
+    def _update(
+        self, kind: TripKind, reason: str | None, now_s: float, events: list[SafetyEvent]
+    ) -> None:
+        if reason is not None and kind not in self.active:
+            self.active[kind] = reason
+            log.warning("safety trip %s: %s", kind.value, reason)
+            events.append(SafetyEvent(now_s, kind, True, reason))
+        elif reason is None and kind in self.active and kind not in LATCHED:
+            del self.active[kind]
+            log.info("safety: %s cleared", kind.value)
+            events.append(SafetyEvent(now_s, kind, False, "condition cleared"))
+
+    def _stall(self, now_s: float) -> str | None:
+        last, self._last_check_s = self._last_check_s, now_s
+        if last is not None and now_s - last > self.limits.stall_after_s:
+            return f"control loop stalled for {now_s - last:.1f} s"
+        return None
+
+    def _stale(self, now_s: float, reading_at_s: float | None) -> str | None:
+        if reading_at_s is None:
+            return "no reading yet"
+        age = now_s - reading_at_s
+        return f"last reading is {age:.1f} s old" if age > self.limits.stale_after_s else None
+
+    def _invalid(self, temp_c: float | None) -> str | None:
+        if temp_c is None or not math.isfinite(temp_c):
+            return f"controlled temperature is {temp_c}"
+        if not self.limits.valid_min_c <= temp_c <= self.limits.valid_max_c:
+            return (
+                f"{temp_c:.2f} °C is outside the MCU's range "
+                f"{self.limits.valid_min_c:g}..{self.limits.valid_max_c:g} °C"
+            )
+        return None
+
+    def _frozen(self, now_s: float, temp_c: float, power_fraction: float) -> str | None:
+        if temp_c != self._frozen_value or power_fraction <= 0.0:
+            self._frozen_value, self._frozen_since_s = temp_c, now_s
+            return None
+        since = self._frozen_since_s if self._frozen_since_s is not None else now_s
+        if now_s - since >= self.limits.frozen_after_s:
+            return f"sensor stuck at {temp_c:.2f} °C for {now_s - since:.0f} s while heating"
+        return None
+
+    def _runaway(
+        self, now_s: float, temp_c: float, power_fraction: float, setpoint_c: float
+    ) -> str | None:
+        limits = self.limits
+        heating_hard = power_fraction >= limits.runaway_heating_share
+        if not heating_hard or temp_c >= setpoint_c - limits.runaway_hysteresis_k:
+            self._window_start = None  # nothing to expect
+            return None
+        if self._window_start is None:
+            self._window_start = (now_s, temp_c)
+            return None
+        started_s, started_c = self._window_start
+        if now_s - started_s < limits.runaway_window_s:
+            return None
+        rise = temp_c - started_c
+        self._window_start = (now_s, temp_c)
+        if rise < limits.runaway_min_rise_k:
+            return (
+                f"heating at {power_fraction:.0%} for {now_s - started_s:.0f} s raised the "
+                f"temperature by {rise:+.2f} K, expected at least {limits.runaway_min_rise_k:g} K"
+            )
+        return None
+
+    def _cpu_throttle(self, cpu_temp_c: float | None, critical_c: float | None) -> float:
+        """1.0 when cool; falls linearly to 0 over the last `cpu_margin_c` before critical."""
+        if cpu_temp_c is None or critical_c is None:
+            return 1.0
+        headroom = critical_c - cpu_temp_c
+        if headroom >= self.limits.cpu_margin_c:
+            return 1.0
+        return max(0.0, headroom / self.limits.cpu_margin_c)

@@ -1,0 +1,117 @@
+"""Safety interlocks in simulated time: each trip, its reason, and how it lifts."""
+
+from __future__ import annotations
+
+import pytest
+
+from boiler_agent.control.safety import SafetyGuard, SafetyLimits, TripKind, Verdict
+
+LIMITS = SafetyLimits(max_temp_c=30.0, valid_min_c=0.0, valid_max_c=45.0)
+
+
+def _check(guard: SafetyGuard, now: float, temp: float | None, **kwargs: object) -> Verdict:
+    options: dict[str, object] = {"power_fraction": 0.5, "setpoint_c": 20.0}
+    options.update(kwargs)
+    reading_at = options.pop("reading_at", now)
+    return guard.check(now, temp, reading_at, **options)  # type: ignore[arg-type]
+
+
+def test_normal_readings_allow_full_heat() -> None:
+    guard = SafetyGuard(LIMITS)
+    for step in range(10):
+        verdict = _check(guard, step * 1.0, 19.0 + step * 0.01)
+        assert verdict.allowed == 1.0 and not verdict.active
+
+
+def test_over_temperature_latches_until_recovered() -> None:
+    guard = SafetyGuard(LIMITS)
+    tripped = _check(guard, 0.0, 30.5)
+    assert tripped.allowed == 0.0
+    assert [(e.kind, e.tripped) for e in tripped.events] == [(TripKind.OVER_TEMPERATURE, True)]
+    assert "30.50 °C" in tripped.events[0].reason
+    assert _check(guard, 1.0, 25.0).allowed == 0.0, "latched: cooling down is not enough"
+    event = guard.recover(TripKind.OVER_TEMPERATURE, 2.0, by="operator")
+    assert event is not None and not event.tripped
+    assert _check(guard, 3.0, 25.0).allowed == 1.0
+
+
+def test_stale_reading_cuts_heat_and_lifts_when_readings_return() -> None:
+    guard = SafetyGuard(LIMITS)
+    assert _check(guard, 0.0, 19.0).allowed == 1.0
+    stale = _check(guard, 4.0, 19.0, reading_at=-3.5)
+    assert stale.allowed == 0.0 and TripKind.STALE_READING in stale.active
+    fresh = _check(guard, 5.0, 19.0)
+    assert fresh.allowed == 1.0
+    assert [(e.kind, e.tripped) for e in fresh.events] == [(TripKind.STALE_READING, False)]
+
+
+@pytest.mark.parametrize("temp", [None, float("nan"), -5.0, 60.0])
+def test_missing_nan_or_impossible_readings_mean_no_heat(temp: float | None) -> None:
+    verdict = _check(SafetyGuard(LIMITS), 0.0, temp)
+    assert verdict.allowed == 0.0
+    assert TripKind.INVALID_READING in verdict.active or TripKind.OVER_TEMPERATURE in verdict.active
+
+
+def test_loop_stall_of_more_than_five_seconds_is_a_trip() -> None:
+    guard = SafetyGuard(LIMITS)
+    _check(guard, 0.0, 19.0)
+    stalled = _check(guard, 6.0, 19.0)
+    assert stalled.allowed == 0.0 and "stalled for 6.0 s" in stalled.events[0].reason
+    assert _check(guard, 7.0, 19.0).allowed == 1.0
+
+
+def test_frozen_sensor_while_heating_latches() -> None:
+    guard = SafetyGuard(LIMITS)
+    verdict = None
+    for step in range(0, 320, 2):
+        verdict = _check(guard, float(step), 18.5, power_fraction=0.8)
+    assert verdict is not None and verdict.active == {TripKind.FROZEN_SENSOR}
+
+
+def test_unchanged_reading_without_heat_is_not_frozen() -> None:
+    guard = SafetyGuard(LIMITS)
+    for step in range(0, 600, 2):
+        verdict = _check(guard, float(step), 18.5, power_fraction=0.0)
+    assert not verdict.active
+
+
+def test_runaway_when_full_heat_does_not_raise_the_temperature() -> None:
+    guard = SafetyGuard(LIMITS)
+    verdict = None
+    temp = 15.0
+    for step in range(0, 700, 5):
+        temp += 0.00005 * 5 + (0.001 if step % 10 else -0.001)  # noise, no real rise
+        verdict = _check(guard, float(step), temp, power_fraction=1.0)
+        if verdict.active:
+            break
+    assert verdict is not None and TripKind.RUNAWAY in verdict.active
+    assert "expected at least 0.2 K" in verdict.events[-1].reason
+
+
+def test_no_runaway_when_the_temperature_rises() -> None:
+    guard = SafetyGuard(LIMITS)
+    for step in range(0, 2000, 5):
+        verdict = _check(guard, float(step), 10.0 + step * 0.001, power_fraction=1.0)
+        assert not verdict.active
+
+
+def test_mcu_fault_latches() -> None:
+    guard = SafetyGuard(LIMITS)
+    verdict = _check(guard, 0.0, 19.0, mcu_fault="failsafe_shutdown on sensor 1")
+    assert verdict.allowed == 0.0
+    assert _check(guard, 1.0, 19.0).allowed == 0.0
+    guard.recover(TripKind.MCU_FAULT, 2.0, by="MCU reset")
+    assert _check(guard, 3.0, 19.0).allowed == 1.0
+
+
+def test_hot_cpu_throttles_rather_than_stops() -> None:
+    guard = SafetyGuard(LIMITS)
+    cool = _check(guard, 0.0, 19.0, cpu_temp_c=70.0, cpu_critical_c=100.0)
+    assert cool.allowed == 1.0
+    warm = _check(guard, 1.0, 19.0, cpu_temp_c=95.0, cpu_critical_c=100.0)
+    assert warm.allowed == pytest.approx(0.5) and TripKind.CPU_HOT in warm.active
+
+
+def test_runaway_window_outside_its_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="runaway_window_s"):
+        SafetyLimits(max_temp_c=30.0, valid_min_c=0.0, valid_max_c=45.0, runaway_window_s=60.0)

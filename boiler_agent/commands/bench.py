@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from boiler_agent.benchmarks import control, kernels, preempt, serial_link
+from boiler_agent.benchmarks import control, kernels, power, preempt, serial_link
 
 # name -> (module with DESCRIPTION/__doc__, add_arguments and report; one-line help)
 BENCHMARKS = {
@@ -13,6 +13,7 @@ BENCHMARKS = {
     "kernels": (kernels, "every kernel against NumPy and plain Python, and against BLAS dgemm"),
     "preempt": (preempt, "stop, pause and start latency of workers, and determinism"),
     "control": (control, "the controllers side by side in a simulated closed loop"),
+    "power": (power, "real workers tracking a stepped watt target, against lock-step duty"),
 }
 
 

@@ -200,6 +200,13 @@ class WorkerPool:
 
     # --- views and shutdown -----------------------------------------------------------------
 
+    def busy_cpu_seconds(self) -> float:
+        """CPU seconds of every worker process so far (a replaced worker starts again at 0)."""
+        return sum(worker.cpu_seconds() for worker in self.workers)
+
+    def running_indices(self) -> list[int]:
+        return [w.index for w in self.workers if w.state is WorkerState.RUNNING]
+
     def idle(self) -> list[int]:
         return [w.index for w in self.workers if w.state is WorkerState.IDLE]
 

@@ -79,6 +79,12 @@ class JobScheduler:
         """How many workers may run (0..pool size): the coarse knob of the heat output."""
         self.active = max(0, min(self.pool.size, count))
 
+    def busy_cpu_seconds(self) -> float:
+        return self.pool.busy_cpu_seconds()
+
+    def running_indices(self) -> list[int]:
+        return self.pool.running_indices()
+
     def tick(self, timeout_s: float = 0.05) -> list[WorkerEvent]:
         events = self.pool.poll(timeout_s)
         for event in events:

@@ -11,7 +11,16 @@ TI_S = 3600.0  # the integral takes over what the model misses within about an h
 KP_BOUNDS_PER_K = (0.1, 2.0)  # feedback gain as a fraction of the rated power per kelvin
 PREHEAT_POWER_FRACTION = 0.7  # optimum start plans with this share of the rated power
 MAX_PREHEAT_S = 3 * 3600.0
-FALLBACK_OUTDOOR_C = 10.0  # when no outdoor temperature was ever given
+FALLBACK_OUTDOOR_C = 10.0
+# Further below the reference than this is a disturbance (a draw, a door left open), not a
+# modelling error: full power until back, with the integral held so it does not wind up.
+BOOST_BELOW_K = 0.4
+# Hold the output while a new value is within this share of the rated power: the workers
+# running follow the power, and each start or stop costs.
+HOLD_BAND_FRACTION = 0.06
+# Once the model has seen disturbances (falls it cannot explain), aim this far above the
+# setpoint: heat in hand for the next one, still inside the half-kelvin that counts as useful.
+DISTURBED_MARGIN_K = 0.35  # when no outdoor temperature was ever given
 
 
 class ModelBased:
@@ -57,19 +66,31 @@ class ModelBased:
         dt = self.period_s if last is None else clamp(now_s - last, 0.0, 10 * self.period_s)
         self._last_s = now_s
         c, ua = self.model.capacity_j_k, self.model.loss_w_k
-        reference, slope = self._reference(now_s, setpoint_c, outdoor, next_setpoint)
+        margin = DISTURBED_MARGIN_K if self.model.rejected else 0.0
+        reference, slope = self._reference(now_s, setpoint_c + margin, outdoor, next_setpoint)
         self.reference_c = reference
         feed_forward = ua * (reference - outdoor) + c * slope
         low, high = KP_BOUNDS_PER_K
         kp = clamp(c / self.tau_cl, low * self.max_power_w, high * self.max_power_w)
         error = reference - measured_c
-        proportional = feed_forward + kp * error
-        self.integral_w = pi_integrate(
-            self.integral_w, proportional, kp * error * dt / self.ti_s, self.max_power_w
-        )
-        power = clamp(proportional + self.integral_w, 0.0, self.max_power_w)
+        if error > BOOST_BELOW_K:
+            power = self.max_power_w
+        else:
+            proportional = feed_forward + kp * error
+            self.integral_w = pi_integrate(
+                self.integral_w, proportional, kp * error * dt / self.ti_s, self.max_power_w
+            )
+            power = clamp(proportional + self.integral_w, 0.0, self.max_power_w)
+            power = self._hold(power)
         self._last_power_w = power
         return power
+
+    def _hold(self, power: float) -> float:
+        """The last output unless the new one moved by more than the band or hit a bound."""
+        band = HOLD_BAND_FRACTION * self.max_power_w
+        if power in (0.0, self.max_power_w) or abs(power - self._last_power_w) > band:
+            return power
+        return self._last_power_w
 
     def _reference(
         self,

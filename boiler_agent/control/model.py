@@ -18,6 +18,10 @@ K_PER_H = 3600.0
 PRIOR_HOLD_K = 25.0
 PRIOR_TAU_S = 36_000.0
 PRIOR_VARIANCE = 10.0
+# A window whose temperature fell faster than this many times the prior's unheated loss rate
+# (plus DROP_SLACK_K_PER_H) is an unmodelled disturbance, such as a hot-water draw: skip it.
+DROP_FACTOR = 2.0
+DROP_SLACK_K_PER_H = 1.0
 MAX_TRACE = 1e3  # keep the covariance bounded through long stretches without excitation
 # Bounds, in multiples of the rated power: UA from P/2000 to P/3 W/K, C from 100 s to 1e5 s.
 UA_BOUNDS_PER_W = (1 / 2000, 1 / 3)
@@ -39,6 +43,13 @@ class ThermalModel:
         self._last: tuple[float, float, float] | None = None
         self._sum_p = self._sum_diff = self._sum_dt = 0.0
         self.updates = 0
+        self.rejected = 0
+        self._prior_loss_per_k_h = K_PER_H / PRIOR_TAU_S
+
+    def _plausible(self, rate_k_h: float, mean_diff_k: float) -> bool:
+        """False for a fall no loss to the boundary explains: a draw or an open window."""
+        loss = max(self._prior_loss_per_k_h, self.theta[1] / REF_K) * max(mean_diff_k, 0.0)
+        return rate_k_h >= -(DROP_FACTOR * loss + DROP_SLACK_K_PER_H)
 
     @property
     def capacity_j_k(self) -> float:
@@ -71,7 +82,10 @@ class ThermalModel:
             mean_p = self._sum_p / self._sum_dt
             mean_diff = self._sum_diff / self._sum_dt
             rate = (measured_c - start_c) / (now_s - start_s) * K_PER_H
-            self._update([mean_p / self.max_power_w, -mean_diff / REF_K], rate)
+            if self._plausible(rate, mean_diff):
+                self._update([mean_p / self.max_power_w, -mean_diff / REF_K], rate)
+            else:
+                self.rejected += 1
             self._start = self._last
             self._sum_p = self._sum_diff = self._sum_dt = 0.0
 

@@ -9,6 +9,7 @@ are spread evenly across the period, so at any moment the number running stays w
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 DEFAULT_PERIOD_S = 2.0
@@ -43,11 +44,17 @@ class Pausable(Protocol):
 class DutyCycler:
     """Applies a duty fraction to the first `workers` of a pool, one tick at a time."""
 
-    def __init__(self, pool: Pausable, period_s: float = DEFAULT_PERIOD_S) -> None:
+    def __init__(
+        self,
+        pool: Pausable,
+        period_s: float = DEFAULT_PERIOD_S,
+        mask: Callable[[int, float, float, float], list[bool]] = running_mask,
+    ) -> None:
         if not (period_s > 0 and math.isfinite(period_s)):
             raise ValueError(f"duty period_s must be > 0, got {period_s}")
         self.pool = pool
         self.period_s = period_s
+        self.mask = mask  # running_mask (staggered); lockstep_mask only as a baseline
         self.duty = 1.0
         self._paused: set[int] = set()
 
@@ -56,9 +63,14 @@ class DutyCycler:
             raise ValueError(f"duty must be a number in 0..1, got {duty}")
         self.duty = min(1.0, max(0.0, duty))
 
-    def tick(self, workers: int, now_s: float) -> None:
-        """Pause and resume so that the running set matches the plan at `now_s`."""
-        for index, run in enumerate(running_mask(workers, self.duty, self.period_s, now_s)):
+    def tick(self, indices: list[int], now_s: float) -> None:
+        """Pause and resume the workers `indices` (those with work) to follow the plan at
+        `now_s`; a worker that left the list is resumed, so no one stays stopped."""
+        mask = self.mask(len(indices), self.duty, self.period_s, now_s)
+        for index in sorted(self._paused - set(indices)):
+            self.pool.resume(index)
+            self._paused.discard(index)
+        for index, run in zip(indices, mask, strict=True):
             if run and index in self._paused:
                 self.pool.resume(index)
                 self._paused.discard(index)

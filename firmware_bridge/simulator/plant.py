@@ -328,33 +328,33 @@ OFFICE = _space(
     schedule=((7.0, 21.0), (19.0, 15.0)),  # office hours, set back at night
 )
 
-# A 300 L water boiler rated 3000 W like Qarnot's QB-1: the CPUs' water loop (the heater node)
-# feeds an exchanger at the bottom of a tank of two 150 L layers. Mains water enters at the
-# bottom and hot water leaves at the top, so a draw cools the bottom first.
-# Standing loss 1.4 + 0.9 + 0.2 = 2.5 W/K to an 18 °C room: ~2.2 kWh/day with the tank at 55 °C.
-# tau C/ΣG: heater 52k/200 = 4.3 min; top layer 627k/603 = 17 min while the layers mix,
-# 627k/3.4 = 51 h stratified.
+# A 200 L water boiler rated 4000 W: the CPUs' water loop (the heater node) feeds an exchanger
+# at the bottom of a tank of two 100 L layers. Mains water enters at the bottom and hot water
+# leaves at the top, so a draw cools the bottom first.
+# Standing loss 1.1 + 0.7 + 0.2 = 2.0 W/K to an 18 °C room: ~1.8 kWh/day with the tank at 55 °C.
+# tau C/ΣG: heater 52k/267 = 3.2 min; top layer 418k/803 = 8.7 min while the layers mix,
+# 418k/2.7 = 43 h stratified.
 BOILER = PlantPreset(
     name="boiler",
     kind=HeaterKind.WATER_BOILER,
-    rated_power_w=3000,
+    rated_power_w=4000,
     min_temp_c=5.0,
     max_temp_c=85.0,
     nodes=(
-        Node("tank_top", 150 * WATER_J_PER_L_K, 55.0),  # 150 L * 4180 J/(L K) = 627 kJ/K
-        Node("tank_bottom", 150 * WATER_J_PER_L_K, 50.0),
+        Node("tank_top", 100 * WATER_J_PER_L_K, 55.0),  # 100 L * 4180 J/(L K) = 418 kJ/K
+        Node("tank_bottom", 100 * WATER_J_PER_L_K, 50.0),
         # 10 L of loop water * 4180 J/(L K) + ~20 kg copper and steel * 500 J/(kg K)
         Node("heater", 52_000.0, 50.0),
     ),
     links=(
-        # 3000 W across 15 K in the exchanger: the CPUs' water stays under 85 °C at 70 °C tank
-        Link("heater", "tank_bottom", 200.0),
-        # stratified: conduction through 0.28 m² of water and the steel wall; heated from below,
-        # the plume mixes the layers (~2.5 K inversion at full power)
-        Link("tank_bottom", "tank_top", 2.0, buoyant_w_k=600.0),
+        # 4000 W across 15 K in the exchanger: the CPUs' water stays under 85 °C at 70 °C tank
+        Link("heater", "tank_bottom", 267.0),
+        # stratified: conduction through 0.22 m² of water and the steel wall; heated from below,
+        # the plume mixes the layers (half the power crosses: ~2.5 K inversion at full power)
+        Link("tank_bottom", "tank_top", 1.6, buoyant_w_k=800.0),
         # ~50 mm of foam: top layer and lid lose more than the bottom over the same area
-        Link("tank_top", AMBIENT, 1.4),
-        Link("tank_bottom", AMBIENT, 0.9),
+        Link("tank_top", AMBIENT, 1.1),
+        Link("tank_bottom", AMBIENT, 0.7),
         Link("heater", AMBIENT, 0.2),
     ),
     heater_node="heater",

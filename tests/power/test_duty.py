@@ -49,14 +49,16 @@ def test_cycler_only_signals_changes_and_releases_everything() -> None:
     pool = FakePool()
     cycler = DutyCycler(pool, period_s=PERIOD)
     cycler.set_duty(0.5)
-    cycler.tick(2, 0.0)  # worker 0 in its window, worker 1 not
+    cycler.tick([0, 1], 0.0)  # worker 0 in its window, worker 1 not
     assert pool.calls == [("pause", 1)]
-    cycler.tick(2, 0.1)
+    cycler.tick([0, 1], 0.1)
     assert pool.calls == [("pause", 1)], "no signal without a change"
-    cycler.tick(2, 1.1)  # the halves swap
+    cycler.tick([0, 1], 1.1)  # the halves swap
     assert pool.calls[1:] == [("pause", 0), ("resume", 1)]
+    cycler.tick([1], 1.2)  # worker 0 has no work any more: it is not left stopped
+    assert pool.calls[3] == ("resume", 0)
     cycler.release()
-    assert pool.calls[-1] == ("resume", 0)
+    assert not cycler._paused
 
 
 def test_bad_duty_is_refused() -> None:

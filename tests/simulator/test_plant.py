@@ -93,7 +93,7 @@ def test_presets_are_named_and_report_the_controlled_temperature_first() -> None
     assert OFFICE.sensors[0] is SensorKind.ROOM_AIR
     assert BOILER.sensors == (SensorKind.TANK_TOP, SensorKind.TANK_BOTTOM, SensorKind.HEATER_BODY)
     assert BOILER.kind is HeaterKind.WATER_BOILER and ROOM.kind is HeaterKind.SPACE_HEATER
-    assert (ROOM.rated_power_w, OFFICE.rated_power_w, BOILER.rated_power_w) == (500, 1500, 3000)
+    assert (ROOM.rated_power_w, OFFICE.rated_power_w, BOILER.rated_power_w) == (500, 1500, 4000)
 
 
 def test_preset_physics_is_in_the_intended_range() -> None:
@@ -107,7 +107,7 @@ def test_preset_physics_is_in_the_intended_range() -> None:
     tank_l = (
         sum(n.capacity_j_k for n in BOILER.nodes if n.name.startswith("tank")) / WATER_J_PER_L_K
     )
-    assert tank_l == pytest.approx(300.0)
+    assert tank_l == pytest.approx(200.0)
 
 
 @pytest.mark.parametrize("preset", [ROOM, OFFICE], ids=lambda p: p.name)
@@ -213,8 +213,8 @@ def test_boiler_is_stable_for_huge_steps_and_tiny_steps() -> None:
     assert huge.temperatures()[SensorKind.TANK_TOP] == pytest.approx(settled, abs=0.2)
     tiny, once = ThermalPlant(BOILER), ThermalPlant(BOILER)
     for _ in range(2000):
-        tiny.step(0.001, 3000.0, 0.0, 8.0)
-    once.step(2.0, 3000.0, 0.0, 8.0)
+        tiny.step(0.001, BOILER.rated_power_w, 0.0, 8.0)
+    once.step(2.0, BOILER.rated_power_w, 0.0, 8.0)
     np.testing.assert_allclose(temps(tiny), temps(once), atol=1e-6)
 
 
@@ -227,7 +227,7 @@ def test_draw_cools_the_bottom_layer_more_than_the_top() -> None:
     bottom = before[SensorKind.TANK_BOTTOM] - after[SensorKind.TANK_BOTTOM]
     top = before[SensorKind.TANK_TOP] - after[SensorKind.TANK_TOP]
     assert bottom > 5.0, (
-        f"40 L of 10 °C mains into 150 L should cool the bottom, got {bottom:.2f} K"
+        f"40 L of 10 °C mains into 100 L should cool the bottom, got {bottom:.2f} K"
     )
     assert bottom > 3 * top, f"bottom cooled {bottom:.2f} K, top {top:.2f} K"
     # The heat carried off is the 40 L that left the top, from about 55 °C to 10 °C mains.
@@ -237,7 +237,7 @@ def test_draw_cools_the_bottom_layer_more_than_the_top() -> None:
 def test_heat_from_below_mixes_into_the_top_layer() -> None:
     plant = ThermalPlant(BOILER)
     start_top = plant.temperatures()[SensorKind.TANK_TOP]
-    run(plant, 2 * H, 30.0, 3000.0, 0.0)
+    run(plant, 2 * H, 30.0, BOILER.rated_power_w, 0.0)
     after = plant.temperatures()
     assert after[SensorKind.TANK_TOP] - start_top > 8.0, "buoyancy should carry heat upward"
     inversion = after[SensorKind.TANK_BOTTOM] - after[SensorKind.TANK_TOP]

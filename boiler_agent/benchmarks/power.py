@@ -1,0 +1,154 @@
+"""Power tracking benchmark: real workers follow a stepped watt target, as measured.
+
+On this machine's cores, worker processes run a filler job while the power loop (allocator,
+staggered duty cycling, integral trim) tracks a target stepped from 0 to 100 % of capacity in
+10 % steps and back. Power is the workers' measured CPU use times WATTS_PER_CORE. Reported:
+  max_steady_error_pct  the largest error at the end of a step, in % of capacity (target <= 2)
+  max_settle_periods    the most control periods a step took to get within 2 % (target <= 3)
+  smoothness_std        standard deviation of the workers' total CPU use (in cores), sampled
+                        every 100 ms at a 50 % target, with staggered duty cycling
+  lockstep_smoothness_std  the same with BOINC-style lock-step duty cycling, in the same run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from boiler_agent.compute.pool import WorkerPool
+from boiler_agent.compute.scheduler import FillerJob, JobScheduler
+from boiler_agent.compute.store import JobStore
+from boiler_agent.power.allocator import PowerAllocator
+from boiler_agent.power.duty import DutyCycler, lockstep_mask, running_mask
+from boiler_agent.power.loop import PowerLoop
+
+DESCRIPTION = __doc__ or ""
+WATTS_PER_CORE = 25.0
+PERIOD_S = 1.0
+DUTY_PERIOD_S = 1.0
+SETTLE_BAND_PCT = 2.0
+OPTION = {"spot": 100.0, "strike": 100.0, "rate": 0.0, "volatility": 0.2, "maturity": 1.0}
+FILLER = FillerJob("option_mc", {**OPTION, "paths": 10_000_000_000, "steps": 16, "seed": 1})
+
+
+def _loop(scheduler: JobScheduler, workers: int, mask: Any = running_mask) -> PowerLoop:
+    allocator = PowerAllocator(workers, WATTS_PER_CORE, add_hold_s=PERIOD_S)
+    cycler = DutyCycler(scheduler.pool, period_s=DUTY_PERIOD_S, mask=mask)
+    return PowerLoop(scheduler, allocator, cycler, watts_per_busy_core=WATTS_PER_CORE)
+
+
+def _hold(
+    scheduler: JobScheduler, loop: PowerLoop, target_w: float, seconds: float, samples: list[float]
+) -> None:
+    """Run the loop at one target; `samples` gets the measured watts of each period."""
+    end = time.monotonic() + seconds
+    next_period = time.monotonic()
+    while time.monotonic() < end:
+        now = time.monotonic()
+        if now >= next_period:
+            samples.append(loop.step(target_w, now).measured_w)
+            next_period += PERIOD_S
+        scheduler.tick(0.01)
+        loop.tick(time.monotonic())
+
+
+def _smoothness(scheduler: JobScheduler, loop: PowerLoop, target_w: float, seconds: float) -> float:
+    _hold(scheduler, loop, target_w, 3.0, [])  # settle first
+    busy: list[float] = []
+    last = (time.monotonic(), scheduler.busy_cpu_seconds())
+    end = time.monotonic() + seconds
+    next_period = time.monotonic() + PERIOD_S
+    while time.monotonic() < end:
+        time.sleep(0.1)
+        now, cpu = time.monotonic(), scheduler.busy_cpu_seconds()
+        busy.append((cpu - last[1]) / (now - last[0]))
+        last = (now, cpu)
+        if now >= next_period:
+            loop.step(target_w, now)
+            next_period += PERIOD_S
+        scheduler.tick(0.0)
+        loop.tick(now)
+    return statistics.pstdev(busy)
+
+
+def run(step_s: float = 5.0, workers: int | None = None) -> dict[str, Any]:
+    workers = workers or os.cpu_count() or 1
+    capacity = workers * WATTS_PER_CORE
+    with tempfile.TemporaryDirectory(prefix="bench-power-") as tmp:
+        root = Path(tmp)
+        scheduler = JobScheduler(
+            JobStore(root / "jobs.sqlite"),
+            WorkerPool(workers, cache_dir=str(root / "numba")),
+            checkpoint_dir=root / "checkpoints",
+            filler=FILLER,
+        )
+        try:
+            while any(w.pid is None for w in scheduler.pool.workers):
+                scheduler.tick(0.05)
+            loop = _loop(scheduler, workers)
+            shares = [*range(0, 101, 10), *range(90, -1, -10)]
+            errors, settles = [], []
+            for share in shares:
+                target = capacity * share / 100
+                samples: list[float] = []
+                _hold(scheduler, loop, target, step_s, samples)
+                band = capacity * SETTLE_BAND_PCT / 100
+                inside = [abs(s - target) <= band for s in samples[1:]]  # [0]: previous step
+                settle = next((i + 1 for i in range(len(inside)) if all(inside[i:])), len(inside))
+                settles.append(settle)
+                errors.append(abs(statistics.mean(samples[-2:]) - target) / capacity * 100)
+            smooth = _smoothness(scheduler, loop, capacity / 2, 5.0)
+            loop.cycler.release()
+            lockstep_loop = _loop(scheduler, workers, lockstep_mask)
+            lockstep = _smoothness(scheduler, lockstep_loop, capacity / 2, 5.0)
+        finally:
+            scheduler.pool.close()
+            scheduler.store.close()
+    return {
+        "max_steady_error_pct": round(max(errors), 2),
+        "max_settle_periods": max(settles),
+        "smoothness_std": round(smooth, 3),
+        "lockstep_smoothness_std": round(lockstep, 3),
+        "smoothness_vs_lockstep": round(smooth / lockstep, 3) if lockstep else None,
+        "workers": workers,
+        "steps": len(shares),
+        "steady_error_pct_by_step": [round(e, 2) for e in errors],
+        "settle_periods_by_step": settles,
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--step-seconds", type=float, default=5.0, help="time at each target")
+    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
+    parser.add_argument("--json", action="store_true", help="print one JSON line, no table")
+
+
+def report(args: argparse.Namespace) -> int:
+    result = run(step_s=args.step_seconds, workers=args.workers)
+    if args.json:
+        print(json.dumps(result), flush=True)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="power tracking with real workers")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        table.add_row(key, str(value))
+    Console().print(table)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    add_arguments(parser)
+    return report(parser.parse_args(argv))

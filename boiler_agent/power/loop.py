@@ -1,0 +1,87 @@
+"""The inner power loop: track a watt target with the workers, as measured.
+
+Every control period it turns the target (corrected by an integral trim for what the allocator's
+model gets wrong) into an allocation, applies it to the scheduler (how many workers run) and to
+the duty cycler, and measures what the workers really drew from their CPU time. Between
+periods `tick()` keeps the staggered duty windows moving.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from boiler_agent.power.allocator import Allocation, PowerAllocator
+from boiler_agent.power.duty import DutyCycler
+
+TRIM_GAIN = 0.5  # share of the measured error folded into the trim each period
+MAX_TRIM_SHARE = 0.2  # the trim never moves the request by more than this share of capacity
+
+
+class WorkerControl(Protocol):
+    """What the loop needs of the compute side (a JobScheduler and its pool)."""
+
+    def set_active(self, count: int) -> None: ...
+
+    def busy_cpu_seconds(self) -> float: ...
+
+    def running_indices(self) -> list[int]: ...
+
+
+@dataclass(frozen=True)
+class PowerSample:
+    at_s: float
+    target_w: float
+    measured_w: float
+    allocation: Allocation
+
+
+class PowerLoop:
+    def __init__(
+        self,
+        workers: WorkerControl,
+        allocator: PowerAllocator,
+        cycler: DutyCycler,
+        *,
+        watts_per_busy_core: float,
+    ) -> None:
+        self.workers = workers
+        self.allocator = allocator
+        self.cycler = cycler
+        self.watts_per_busy_core = watts_per_busy_core
+        self.trim_w = 0.0
+        self.allocation = Allocation(0, 1.0, None, 0.0)
+        self._last: tuple[float, float] | None = None  # (time, busy CPU seconds)
+
+    def step(self, target_w: float, now_s: float) -> PowerSample:
+        """One control period: measure the last period, then allocate for the next."""
+        measured = self._measure(now_s)
+        capacity = self.allocator.capacity_w
+        if measured is not None and self.allocation.workers:
+            error = self.allocation.expected_w - measured
+            limit = MAX_TRIM_SHARE * capacity
+            self.trim_w = max(-limit, min(limit, self.trim_w + TRIM_GAIN * error))
+        request = target_w + self.trim_w if target_w > 0 else 0.0
+        self.allocation = self.allocator.allocate(request, now_s)
+        # What was asked is what we compare against, not the trimmed request.
+        self.allocation = Allocation(
+            self.allocation.workers,
+            self.allocation.duty,
+            self.allocation.freq_fraction,
+            min(target_w, capacity) if self.allocation.workers else 0.0,
+        )
+        self.workers.set_active(self.allocation.workers)
+        self.cycler.set_duty(self.allocation.duty)
+        self.cycler.tick(self.workers.running_indices(), now_s)
+        return PowerSample(now_s, target_w, measured or 0.0, self.allocation)
+
+    def tick(self, now_s: float) -> None:
+        """Between periods: keep the duty windows moving."""
+        self.cycler.tick(self.workers.running_indices(), now_s)
+
+    def _measure(self, now_s: float) -> float | None:
+        busy = self.workers.busy_cpu_seconds()
+        last, self._last = self._last, (now_s, busy)
+        if last is None or now_s <= last[0]:
+            return None
+        return (busy - last[1]) / (now_s - last[0]) * self.watts_per_busy_core

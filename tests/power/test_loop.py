@@ -1,0 +1,63 @@
+"""The power loop: the trim removes what the allocator's model gets wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from boiler_agent.power.allocator import PowerAllocator
+from boiler_agent.power.duty import DutyCycler
+from boiler_agent.power.loop import PowerLoop
+
+WATTS = 25.0
+
+
+class FakeWorkers:
+    """Workers that deliver only `efficiency` of what they were given, in simulated time."""
+
+    def __init__(self, efficiency: float) -> None:
+        self.efficiency = efficiency
+        self.active = 0
+        self.duty = 1.0
+        self.cpu_s = 0.0
+
+    def set_active(self, count: int) -> None:
+        self.active = count
+
+    def busy_cpu_seconds(self) -> float:
+        return self.cpu_s
+
+    def running_indices(self) -> list[int]:
+        return list(range(self.active))
+
+    def run(self, seconds: float) -> None:
+        self.cpu_s += self.active * self.duty * self.efficiency * seconds
+
+    def pause(self, index: int) -> None:
+        pass
+
+    def resume(self, index: int) -> None:
+        pass
+
+
+def test_trim_converges_on_the_target_despite_a_wrong_model() -> None:
+    workers = FakeWorkers(efficiency=0.9)
+    cycler = DutyCycler(workers, period_s=1.0)
+    allocator = PowerAllocator(4, WATTS, add_hold_s=0.0)
+    loop = PowerLoop(workers, allocator, cycler, watts_per_busy_core=WATTS)
+    sample = None
+    for period in range(30):
+        sample = loop.step(50.0, float(period))
+        workers.duty = loop.allocation.duty
+        workers.run(1.0)
+    assert sample is not None
+    assert sample.measured_w == pytest.approx(50.0, abs=1.0)
+    assert loop.trim_w > 0, "the workers under-deliver: the loop asks for more"
+
+
+def test_zero_target_stops_everything() -> None:
+    workers = FakeWorkers(efficiency=1.0)
+    allocator = PowerAllocator(4, WATTS)
+    loop = PowerLoop(workers, allocator, DutyCycler(workers), watts_per_busy_core=WATTS)
+    loop.step(80.0, 0.0)
+    loop.step(0.0, 1.0)
+    assert workers.active == 0

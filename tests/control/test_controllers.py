@@ -73,3 +73,20 @@ def test_default_learns_ua_and_c_of_a_first_order_plant() -> None:
     c, ua = controller.model.capacity_j_k, controller.model.loss_w_k
     assert c == pytest.approx(400_000.0, rel=0.2), f"C learnt {c:.0f} J/K, expected 400000"
     assert ua == pytest.approx(25.0, rel=0.2), f"UA learnt {ua:.1f} W/K, expected 25"
+
+
+def test_sudden_drops_like_hot_water_draws_are_kept_out_of_the_fit() -> None:
+    plant = FirstOrderPlant(400_000.0, 25.0, 15.0)
+    controller = build_controller("default", 800.0, 30.0)
+    assert isinstance(controller, ModelBased)
+    for k in range(4 * 2880):
+        now = k * 30.0
+        hour = now / 3600 % 24
+        if k % 1440 == 700:  # twice a day something takes 3 K out at once
+            plant.temp -= 3.0
+        outdoor = 5.0 + 5.0 * math.sin(now / 86_400 * 2 * math.pi)
+        setpoint = 20.0 if 7 <= hour < 22 else 16.0
+        plant.step(30.0, controller.step(now, plant.temp, setpoint, outdoor), outdoor)
+    assert controller.model.rejected > 0, "the drops were seen as disturbances"
+    c = controller.model.capacity_j_k
+    assert c == pytest.approx(400_000.0, rel=0.35), f"C learnt {c:.0f} J/K despite the drops"

@@ -1,20 +1,8 @@
-"""Control benchmark from a checkout: `python bench/control.py [--json]`."""
-
-from __future__ import annotations
+"""Closed-loop control benchmark from a checkout: `python bench/control.py [--json]`."""
 
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def main() -> int:
-    if str(ROOT) not in sys.path:  # run as a script: make the checkout importable
-        sys.path.insert(0, str(ROOT))
-    from boiler_agent.benchmarks import control
-
-    return control.main()
-
+from _checkout import run_benchmark
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("control"))

@@ -1,20 +1,8 @@
 """Serial link benchmark from a checkout: `python bench/serial_link.py [--json]`."""
 
-from __future__ import annotations
-
 import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def main() -> int:
-    if str(ROOT) not in sys.path:  # run as a script: make the checkout importable
-        sys.path.insert(0, str(ROOT))
-    from boiler_agent.benchmarks import serial_link
-
-    return serial_link.main()
-
+from _checkout import run_benchmark
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_benchmark("serial_link"))

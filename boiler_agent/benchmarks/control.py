@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from boiler_agent.benchmarks._entry import run_main
 from boiler_agent.control.closed_loop import metrics, simulate
 from boiler_agent.control.controllers import KINDS, build_controller
 from firmware_bridge.simulator.plant import PRESETS
@@ -136,8 +137,4 @@ def report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    return report(parser.parse_args(argv))
+    return run_main(DESCRIPTION, add_arguments, report, argv)

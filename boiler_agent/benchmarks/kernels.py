@@ -12,6 +12,8 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from boiler_agent.benchmarks._entry import run_main
+
 REPEATS = 3  # each time is the best of this many runs
 DGEMM_N = 1024
 FLOPS_PER_POINT = 7  # c + alpha * ((((n + s) + w) + e) - 4 c): 4 adds/subs, 2 muls, 1 add
@@ -234,8 +236,4 @@ def report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    return report(parser.parse_args(argv))
+    return run_main(DESCRIPTION, add_arguments, report, argv)

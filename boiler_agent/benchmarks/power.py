@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from boiler_agent.benchmarks._entry import print_metrics, run_main
 from boiler_agent.compute.pool import WorkerPool
 from boiler_agent.compute.scheduler import FillerJob, JobScheduler
 from boiler_agent.compute.store import JobStore
@@ -134,21 +135,9 @@ def report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result), flush=True)
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="power tracking with real workers")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, str(value))
-    Console().print(table)
+    print_metrics("power tracking with real workers", result)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    return report(parser.parse_args(argv))
+    return run_main(DESCRIPTION, add_arguments, report, argv)

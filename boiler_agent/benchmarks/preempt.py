@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from boiler_agent.benchmarks._entry import print_metrics, run_main
 from boiler_agent.compute.jobs import validate_job
 from boiler_agent.compute.pool import WorkerPool
 from boiler_agent.compute.scheduler import JobScheduler
@@ -169,15 +170,7 @@ def report(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result), flush=True)
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        table = Table(title="preemption: stop, pause, start, determinism")
-        table.add_column("metric")
-        table.add_column("value", justify="right")
-        for key, value in result.items():
-            table.add_row(key, str(value))
-        Console().print(table)
+        print_metrics("preemption: stop, pause, start, determinism", result)
     if not result["deterministic"]:
         print("preempt benchmark: results differ between runs", file=sys.stderr)
         return 1
@@ -185,8 +178,4 @@ def report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    return report(parser.parse_args(argv))
+    return run_main(__doc__ or "", add_arguments, report, argv)

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from boiler_agent.benchmarks._entry import run_main
 from firmware_bridge.protocol import (
     Ack,
     Fault,
@@ -207,8 +208,4 @@ def report(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    add_arguments(parser)
-    return report(parser.parse_args(argv))
+    return run_main(DESCRIPTION, add_arguments, report, argv)

@@ -115,6 +115,7 @@ class HeaterLink:
         self._duplicates = DuplicateFilter()
         self._heartbeats_in_flight: dict[int, float] = {}  # seq -> sent at
         self._last_mcu_seq: int | None = None
+        self._handshake_reason = "handshake"
         self._reset_handshake_timers(0.0)
 
     # --- caller API ------------------------------------------------------------------------
@@ -428,7 +429,7 @@ class HeaterLink:
             reason = "MCU restarted" if restarted else "MCU configuration changed"
             self._link_down(reason)
         else:
-            reason = getattr(self, "_handshake_reason", "handshake")
+            reason = self._handshake_reason
         if previous is not None and identity.boot_id != previous.boot_id:
             self.stats.mcu_resets += 1
         self.identity = identity

@@ -37,19 +37,6 @@ class FillerJob:
     params: dict[str, Any]
 
 
-DEFAULT_FILLER = FillerJob(
-    "mandelbrot",
-    {
-        "width": 1024,
-        "height": 1024,
-        "max_iter": 2000,
-        "center_re": -0.7436,
-        "center_im": 0.1318,
-        "zoom": 2000.0,
-    },
-)
-
-
 class JobScheduler:
     def __init__(
         self,

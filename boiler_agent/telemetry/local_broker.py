@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailableError(RuntimeError):
     """Mosquitto is not installed, or did not start."""
 
 
@@ -88,7 +88,7 @@ class LocalBroker:
             return
         binary = find_mosquitto()
         if binary is None:
-            raise BrokerUnavailable(
+            raise BrokerUnavailableError(
                 "mosquitto is not installed (Debian: apt-get install mosquitto)"
             )
         self.write_config()
@@ -106,7 +106,7 @@ class LocalBroker:
                     if self._process.stderr
                     else ""
                 )
-                raise BrokerUnavailable(
+                raise BrokerUnavailableError(
                     f"mosquitto exited with {self._process.returncode} on port {self.port}: "
                     f"{stderr.strip() or self._log_tail()}"
                 )
@@ -116,7 +116,7 @@ class LocalBroker:
             except OSError:
                 time.sleep(0.02)
         self.stop()
-        raise BrokerUnavailable(
+        raise BrokerUnavailableError(
             f"mosquitto did not listen on 127.0.0.1:{self.port} in {timeout_s} s"
         )
 

@@ -27,8 +27,8 @@ def test_broker_listens_on_its_port_and_restarts_on_the_same_one(broker: LocalBr
 def test_a_bad_config_line_is_reported_with_mosquittos_words(tmp_path: object) -> None:
     from pathlib import Path
 
-    from boiler_agent.telemetry.local_broker import BrokerUnavailable
+    from boiler_agent.telemetry.local_broker import BrokerUnavailableError
 
     bad = LocalBroker(workdir=Path(str(tmp_path)) / "bad", extra_config=["no_such_option 1"])
-    with pytest.raises(BrokerUnavailable, match="mosquitto exited"):
+    with pytest.raises(BrokerUnavailableError, match="mosquitto exited"):
         bad.start()

@@ -1,0 +1,334 @@
+"""The on-disk outbox: every MQTT message is stored here first and leaves only when acknowledged.
+
+paho keeps unsent messages in memory only (paho.mqtt.python issue #634), so a broker outage
+longer than the agent's life, or an agent crash, would lose them. Each message is a row of a
+SQLite database in WAL mode; the sender hands rows to paho and deletes a row when the broker's
+PUBACK for it arrives. After an outage or a restart the rows still here are sent again, in order.
+
+Order and fairness: rows are sent by priority class, then in insertion order. Events come before
+state and birth, which come before telemetry and job traffic, so a day of backlogged telemetry
+never delays a safety trip. Within one class the order is the order of `put`.
+
+Bounds: total payload bytes and age. When either is exceeded the oldest rows are dropped
+first, whatever their class, and every drop is counted by reason in a persisted counter.
+
+Sequence numbers: `put_numbered` allocates the next number of a named counter and inserts the
+row in the same transaction, so a number is never used twice nor skipped by a crash between the
+two. The counters persist across restarts of the agent.
+
+Durability: WAL with synchronous=NORMAL survives a crash or a kill of the agent (SQLite's
+guarantee for WAL); a power cut may lose the last transactions. FULL would cost one fsync per
+message on the heater's flash, for telemetry that is superseded every few seconds.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import IntEnum
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    priority INTEGER NOT NULL,
+    created REAL NOT NULL,
+    topic TEXT NOT NULL,
+    payload BLOB NOT NULL,
+    qos INTEGER NOT NULL,
+    retain INTEGER NOT NULL,
+    correlation BLOB,
+    replayable INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_by_order ON messages(priority, id);
+CREATE INDEX IF NOT EXISTS messages_by_topic ON messages(topic) WHERE retain = 1;
+CREATE TABLE IF NOT EXISTS counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+"""
+
+
+class Priority(IntEnum):
+    """Send order after an outage: lower first."""
+
+    EVENT = 0
+    STATE = 1  # birth, state, discovery, command replies: small and latest-wins
+    BULK = 2  # telemetry, job status and results
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    id: int
+    priority: Priority
+    created: float
+    topic: str
+    payload: bytes
+    qos: int
+    retain: bool
+    correlation: bytes | None
+    replayable: bool  # the payload has a `historical` flag to set when it leaves late
+
+
+@dataclass(frozen=True)
+class OutboxStats:
+    queued: int
+    queued_bytes: int
+    oldest_age_s: float | None
+    dropped: dict[str, int]  # reason -> count, over the outbox's whole life
+
+    @property
+    def dropped_total(self) -> int:
+        return sum(self.dropped.values())
+
+
+class Outbox:
+    """A thread-safe store-and-forward queue of MQTT messages in one SQLite file."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_age_s: float = 7 * 24 * 3600.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if max_bytes <= 0:
+            raise ValueError(f"max_bytes must be > 0, got {max_bytes!r}")
+        if max_age_s <= 0:
+            raise ValueError(f"max_age_s must be > 0, got {max_age_s!r}")
+        self.path = path
+        self.max_bytes = max_bytes
+        self.max_age_s = max_age_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One connection shared under our own lock: callers are the control loop (put) and the
+        # sender thread (batch, ack); SQLite's own locking would only add busy-waits.
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(SCHEMA)
+        self._queued_bytes = 0
+        self._recount_bytes()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def put(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        priority: Priority = Priority.BULK,
+        qos: int = 1,
+        retain: bool = False,
+        correlation: bytes | None = None,
+        replayable: bool = False,
+    ) -> int:
+        """Store one message; a retained message replaces unsent ones on the same topic."""
+        with self._lock, self._transaction():
+            return self._insert(topic, payload, priority, qos, retain, correlation, replayable)
+
+    def put_numbered(
+        self,
+        counter: str,
+        topic: str,
+        build: Callable[[int], bytes],
+        *,
+        priority: Priority = Priority.BULK,
+        qos: int = 1,
+        replayable: bool = False,
+    ) -> int:
+        """Allocate the next number of `counter` and store `build(number)` atomically.
+
+        Returns the number. `build` must not raise for a valid number; if it does, nothing is
+        stored and the number is not used.
+        """
+        with self._lock, self._transaction():
+            number = self._next_counter(counter)
+            payload = build(number)
+            self._insert(topic, payload, priority, qos, False, None, replayable)
+            return number
+
+    def peek_counter(self, counter: str) -> int:
+        """The next number `put_numbered` would allocate for `counter`."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT value FROM counters WHERE name = ?", (counter,)
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+    def _insert(  # noqa: PLR0917 -- private, called with the public methods' keywords
+        self,
+        topic: str,
+        payload: bytes,
+        priority: Priority,
+        qos: int,
+        retain: bool,
+        correlation: bytes | None,
+        replayable: bool,
+    ) -> int:
+        if qos not in (0, 1, 2):
+            raise ValueError(f"qos must be 0, 1 or 2, got {qos!r}")
+        if retain:
+            # Only the newest retained value matters: older unsent ones would only be overwritten.
+            removed = self._db.execute(
+                "DELETE FROM messages WHERE retain = 1 AND topic = ? RETURNING LENGTH(payload)",
+                (topic,),
+            ).fetchall()
+            self._queued_bytes -= sum(int(size) for (size,) in removed)
+        cursor = self._db.execute(
+            "INSERT INTO messages (priority, created, topic, payload, qos, retain, correlation,"
+            " replayable) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                int(priority),
+                self._clock(),
+                topic,
+                payload,
+                qos,
+                int(retain),
+                correlation,
+                int(replayable),
+            ),
+        )
+        self._queued_bytes += len(payload)
+        if self._queued_bytes > self.max_bytes:
+            self._drop_oldest_until_within_size()
+        row_id = cursor.lastrowid
+        assert row_id is not None
+        return row_id
+
+    def _next_counter(self, name: str) -> int:
+        row = self._db.execute(
+            "INSERT INTO counters (name, value) VALUES (?, 1) "
+            "ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value",
+            (name,),
+        ).fetchone()
+        return int(row[0]) - 1
+
+    def _count_drops(self, reason: str, count: int) -> None:
+        if count:
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (f"dropped:{reason}", count),
+            )
+
+    def _drop_oldest_until_within_size(self) -> None:
+        dropped = 0
+        while self._queued_bytes > self.max_bytes:
+            rows = self._db.execute(
+                "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT 256)"
+                " RETURNING LENGTH(payload)"
+            ).fetchall()
+            if not rows:
+                break
+            dropped += len(rows)
+            self._queued_bytes -= sum(int(size) for (size,) in rows)
+        self._count_drops("size", dropped)
+
+    # -- sending ----------------------------------------------------------------------------
+
+    def batch(self, limit: int, after: dict[int, int] | None = None) -> list[OutboxMessage]:
+        """The next `limit` messages to send, in send order.
+
+        `after` maps a priority class to the highest row id already handed to the transport
+        in that class, so rows in flight are not fetched twice.
+        """
+        after = after or {}
+        out: list[OutboxMessage] = []
+        with self._lock:
+            for priority in Priority:
+                if len(out) >= limit:
+                    break
+                rows = self._db.execute(
+                    "SELECT id, priority, created, topic, payload, qos, retain, correlation,"
+                    " replayable FROM messages WHERE priority = ? AND id > ? ORDER BY id LIMIT ?",
+                    (int(priority), after.get(int(priority), 0), limit - len(out)),
+                ).fetchall()
+                out.extend(
+                    OutboxMessage(
+                        id=row[0],
+                        priority=Priority(row[1]),
+                        created=row[2],
+                        topic=row[3],
+                        payload=bytes(row[4]),
+                        qos=row[5],
+                        retain=bool(row[6]),
+                        correlation=None if row[7] is None else bytes(row[7]),
+                        replayable=bool(row[8]),
+                    )
+                    for row in rows
+                )
+        return out
+
+    def ack(self, ids: Iterable[int]) -> int:
+        """Forget acknowledged messages; unknown ids (dropped meanwhile) are ignored."""
+        id_list = list(ids)
+        if not id_list:
+            return 0
+        removed_count = 0
+        with self._lock, self._transaction():
+            for start in range(0, len(id_list), 500):
+                chunk = id_list[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                removed = self._db.execute(
+                    f"DELETE FROM messages WHERE id IN ({marks}) RETURNING LENGTH(payload)",
+                    chunk,
+                ).fetchall()
+                removed_count += len(removed)
+                self._queued_bytes -= sum(int(size) for (size,) in removed)
+        return removed_count
+
+    def expire(self) -> int:
+        """Drop messages older than `max_age_s`; returns how many."""
+        cutoff = self._clock() - self.max_age_s
+        with self._lock, self._transaction():
+            removed = self._db.execute(
+                "DELETE FROM messages WHERE created < ? RETURNING LENGTH(payload)", (cutoff,)
+            ).fetchall()
+            self._queued_bytes -= sum(int(size) for (size,) in removed)
+            self._count_drops("age", len(removed))
+        return len(removed)
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            count, oldest = self._db.execute(
+                "SELECT COUNT(*), MIN(created) FROM messages"
+            ).fetchone()
+            drops = self._db.execute(
+                "SELECT name, value FROM counters WHERE name LIKE 'dropped:%'"
+            ).fetchall()
+        return OutboxStats(
+            queued=int(count),
+            queued_bytes=self._queued_bytes,
+            oldest_age_s=None if oldest is None else max(0.0, self._clock() - float(oldest)),
+            dropped={name.split(":", 1)[1]: int(value) for name, value in drops},
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            self._recount_bytes()
+            raise
+        self._db.execute("COMMIT")
+
+    def _recount_bytes(self) -> None:
+        row = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages").fetchone()
+        self._queued_bytes = int(row[0])

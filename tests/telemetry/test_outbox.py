@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from boiler_agent.telemetry.outbox import Outbox, Priority
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_messages_leave_only_when_acknowledged_and_survive_a_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.sqlite"
+    box = Outbox(path)
+    ids = [box.put("t", f"m{i}".encode()) for i in range(5)]
+    box.ack(ids[:2])
+    box.close()
+
+    reopened = Outbox(path)
+    assert [m.payload for m in reopened.batch(10)] == [b"m2", b"m3", b"m4"]
+    assert reopened.stats().queued == 3
+    assert reopened.stats().queued_bytes == 6
+
+
+def test_events_are_sent_before_a_telemetry_backlog(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    for i in range(100):
+        box.put("tel", f"t{i}".encode(), priority=Priority.BULK)
+    box.put("ev", b"trip", priority=Priority.EVENT)
+    box.put("state", b"s", priority=Priority.STATE, retain=True)
+    first = box.batch(3)
+    assert [m.payload for m in first] == [b"trip", b"s", b"t0"]
+    # Rows already handed out are skipped with `after`, per class.
+    nxt = box.batch(2, after={m.priority: m.id for m in first})
+    assert [m.payload for m in nxt] == [b"t1", b"t2"]
+
+
+def test_a_retained_message_replaces_the_unsent_one_on_its_topic(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put("state", b"old", retain=True, priority=Priority.STATE)
+    box.put("state", b"new", retain=True, priority=Priority.STATE)
+    box.put("other", b"x", retain=True, priority=Priority.STATE)
+    assert [m.payload for m in box.batch(10)] == [b"new", b"x"]
+    assert box.stats().queued_bytes == 4
+
+
+def test_size_bound_drops_the_oldest_first_and_counts_them(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", max_bytes=1000)
+    for i in range(300):
+        box.put("t", f"{i:09d}".encode())  # 9 bytes each
+    stats = box.stats()
+    assert stats.queued_bytes <= 1000
+    assert stats.dropped["size"] == 300 - stats.queued
+    remaining = [int(m.payload) for m in box.batch(1000)]
+    assert remaining == list(range(300 - stats.queued, 300))
+
+
+def test_age_bound_drops_old_messages_and_the_count_persists(tmp_path: Path) -> None:
+    clock = FakeClock()
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, max_age_s=3600, clock=clock)
+    box.put("t", b"old")
+    clock.now += 3000
+    box.put("t", b"young")
+    clock.now += 1000
+    assert box.expire() == 1
+    assert [m.payload for m in box.batch(10)] == [b"young"]
+    box.close()
+    assert Outbox(path, clock=clock).stats().dropped == {"age": 1}
+
+
+def test_numbered_messages_continue_after_a_restart_and_never_skip(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path)
+    got = [box.put_numbered("telemetry", "t", lambda n: str(n).encode()) for _ in range(3)]
+    assert got == [0, 1, 2]
+
+    def broken(_: int) -> bytes:
+        raise RuntimeError("payload could not be built")
+
+    with pytest.raises(RuntimeError):
+        box.put_numbered("telemetry", "t", broken)
+    box.close()
+
+    reopened = Outbox(path)
+    assert reopened.peek_counter("telemetry") == 3
+    assert reopened.put_numbered("telemetry", "t", lambda n: str(n).encode()) == 3
+    assert reopened.put_numbered("events", "e", lambda n: b"e") == 0
+    assert [m.payload for m in reopened.batch(10) if m.topic == "t"] == [b"0", b"1", b"2", b"3"]
+
+
+def test_acking_unknown_ids_is_harmless(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put("t", b"x")
+    assert box.ack([12345, 999]) == 0
+    assert box.stats().queued == 1
+
+
+def test_bad_bounds_are_refused_with_the_value(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="max_bytes must be > 0, got 0"):
+        Outbox(tmp_path / "o.sqlite", max_bytes=0)

@@ -7,6 +7,7 @@ one somebody else started.
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -78,6 +79,10 @@ class LocalBroker:
             "max_queued_messages 0",
             "max_inflight_messages 0",
         ]
+        if os.geteuid() == 0:
+            # Started as root, mosquitto drops to the `mosquitto` user, which cannot write the
+            # log and persistence files of this private, root-owned directory.
+            lines.append("user root")
         if self.persistence:
             lines += ["persistence true", f"persistence_location {self.workdir}/"]
         lines += list(self.extra_config)

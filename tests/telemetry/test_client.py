@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from boiler_agent.telemetry.client import (
+    BrokerUrlError,
+    ClientSettings,
+    FleetClient,
+    parse_broker_url,
+)
+from boiler_agent.telemetry.local_broker import LocalBroker
+from boiler_agent.telemetry.outbox import Outbox, Priority
+from tests.telemetry.consumer import Consumer
+
+AVAILABILITY = "dh/v1/test/h1/availability"
+TELEMETRY = "dh/v1/test/h1/telemetry"
+
+
+def _settings(broker: LocalBroker, **overrides: object) -> ClientSettings:
+    values: dict[str, object] = {
+        "url": broker.url,
+        "client_id": "boiler-agent-h1",
+        "availability_topic": AVAILABILITY,
+        "will_delay_s": 1,
+    }
+    values.update(overrides)
+    return ClientSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Iterator[Outbox]:
+    box = Outbox(tmp_path / "outbox.sqlite")
+    yield box
+    box.close()
+
+
+def test_broker_urls_name_what_is_wrong() -> None:
+    assert parse_broker_url("mqtt://127.0.0.1").port == 1883
+    assert parse_broker_url("mqtts://broker.example:9999").tls
+    with pytest.raises(BrokerUrlError, match="scheme must be mqtt:// or mqtts://"):
+        parse_broker_url("http://127.0.0.1")
+    with pytest.raises(BrokerUrlError, match="no host"):
+        parse_broker_url("mqtt://")
+
+
+def test_messages_reach_a_consumer_and_leave_the_outbox(
+    broker: LocalBroker, outbox: Outbox
+) -> None:
+    consumer = Consumer(broker.port, "dh/v1/test/#")
+    client = FleetClient(_settings(broker), outbox)
+    client.start()
+    try:
+        assert client.wait_connected(10)
+        for _ in range(20):
+            client.publish_numbered(
+                "telemetry",
+                TELEMETRY,
+                lambda n: json.dumps({"seq": n, "historical": False}).encode(),
+            )
+        client.publish("dh/v1/test/h1/events", b'{"kind":"x"}', priority=Priority.EVENT)
+        assert consumer.wait_for(lambda: len(consumer.on(TELEMETRY)) == 20)
+        seqs = [json.loads(m.payload)["seq"] for m in consumer.on(TELEMETRY)]
+        assert seqs == list(range(20))
+        assert consumer.wait_for(lambda: outbox.stats().queued == 0)
+        online = consumer.on(AVAILABILITY)
+        assert online and online[-1].payload == b"online"
+    finally:
+        assert client.stop(flush_timeout_s=5)
+        consumer.close()
+    assert consumer.wait_for(lambda: consumer.on(AVAILABILITY)[-1].payload == b"offline", 5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from boiler_agent.benchmarks import control, kernels, power, preempt, serial_link
+from boiler_agent.benchmarks import control, kernels, power, preempt, serial_link, telemetry
 
 # name -> (module with DESCRIPTION/__doc__, add_arguments and report; one-line help)
 BENCHMARKS = {
@@ -14,6 +14,7 @@ BENCHMARKS = {
     "preempt": (preempt, "stop, pause and start latency of workers, and determinism"),
     "control": (control, "the controllers side by side in a simulated closed loop"),
     "power": (power, "real workers tracking a stepped watt target, against lock-step duty"),
+    "telemetry": (telemetry, "outbox publish rate against raw paho; a day's backlog replayed"),
 }
 
 

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -24,7 +25,13 @@ class Received:
 class Consumer:
     """Subscribes with a persistent session so that nothing is missed across broker restarts."""
 
-    def __init__(self, port: int, *filters: str, client_id: str = "test-consumer") -> None:
+    def __init__(
+        self,
+        port: int,
+        *filters: str,
+        client_id: str = "test-consumer",
+        tls: tuple[Path, Path, Path] | None = None,  # CA, client certificate, key
+    ) -> None:
         self.received: list[Received] = []
         self._lock = threading.Lock()
         self._filters = filters
@@ -38,6 +45,9 @@ class Consumer:
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *args: self._subscribed.set()
         self.client.reconnect_delay_set(1, 2)
+        if tls is not None:
+            ca, cert, key = tls
+            self.client.tls_set(ca_certs=str(ca), certfile=str(cert), keyfile=str(key))
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
         self.client.connect_async("127.0.0.1", port, clean_start=False, properties=props)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from rich.logging import RichHandler
 
 from boiler_agent import __version__
-from boiler_agent.commands import bench, job, serial_cmd, simulate
+from boiler_agent.commands import bench, config_cmd, job, schema_cmd, serial_cmd, simulate
 from boiler_agent.terminal import console
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     serial_cmd.add_parser(commands)
     job.add_parser(commands)
     bench.add_parser(commands)
+    schema_cmd.add_parser(commands)
+    config_cmd.add_parser(commands)
     return parser
 
 

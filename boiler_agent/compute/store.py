@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS shards (
     PRIMARY KEY (job_id, idx)
 );
 CREATE INDEX IF NOT EXISTS shards_by_state ON shards(state);
+CREATE TABLE IF NOT EXISTS remote_jobs (
+    job_id TEXT PRIMARY KEY REFERENCES jobs(id),
+    received REAL NOT NULL,
+    result_published INTEGER NOT NULL DEFAULT 0
+);
 """
 
 
@@ -113,8 +118,11 @@ class JobStore:
 
     # --- jobs -------------------------------------------------------------------------------
 
-    def submit(self, job: ValidatedJob, *, filler: bool = False) -> bool:
-        """Store a new job; False if a job with this id exists (submission is idempotent)."""
+    def submit(self, job: ValidatedJob, *, filler: bool = False, remote: bool = False) -> bool:
+        """Store a new job; False if a job with this id exists (submission is idempotent).
+
+        `remote` jobs came from the fleet: their result is to be published, once.
+        """
         now = time.time()
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.job_id,)).fetchone():
@@ -130,7 +138,42 @@ class JobStore:
                 " VALUES (?, ?, ?, ?, 'queued')",
                 [(job.job_id, s.index, s.first_unit, s.units) for s in job.shards],
             )
+            if remote:
+                db.execute(
+                    "INSERT INTO remote_jobs (job_id, received) VALUES (?, ?)", (job.job_id, now)
+                )
         return True
+
+    def progress(self, job_id: str) -> float:
+        """Share of the job's work units done, 0..1 (1 for a finished job)."""
+        row = self._db.execute(
+            "SELECT SUM(CASE WHEN state = 'done' THEN units ELSE units_done END), SUM(units)"
+            " FROM shards WHERE job_id = ?",
+            (job_id,),
+        ).fetchone()
+        done, total = row[0] or 0, row[1] or 0
+        return min(1.0, done / total) if total else 0.0
+
+    def remote_results_to_publish(self, limit: int = 100) -> list[JobRecord]:
+        """Finished jobs from the fleet whose result has not been published yet."""
+        rows = self._db.execute(
+            "SELECT j.* FROM jobs j JOIN remote_jobs r ON r.job_id = j.id"
+            " WHERE j.state IN ('done', 'failed') AND r.result_published = 0"
+            " ORDER BY j.finished LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [_job(row) for row in rows]
+
+    def mark_result_published(self, job_id: str) -> None:
+        self._db.execute("UPDATE remote_jobs SET result_published = 1 WHERE job_id = ?", (job_id,))
+
+    def remote_jobs_pending(self) -> int:
+        """Jobs from the fleet not finished yet: the heater's commitment to the fleet."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM jobs j JOIN remote_jobs r ON r.job_id = j.id"
+            " WHERE j.state NOT IN ('done', 'failed')"
+        ).fetchone()
+        return int(row[0])
 
     def get(self, job_id: str) -> JobRecord | None:
         row = self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()

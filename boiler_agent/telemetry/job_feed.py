@@ -1,0 +1,233 @@
+"""Jobs from the fleet: taken through an MQTT v5 shared subscription only while heat is wanted.
+
+The fleet publishes job offers on `dh/v1/<fleet>/jobs`; every heater that wants heat and has
+room subscribes with `$share/<pool>/...`, so the broker hands each offer to one of them. The
+heat demand gates the work queue: a heater that needs no heat unsubscribes and takes nothing.
+
+Brokers deliver duplicates and lose messages (eclipse-mosquitto issue #2662), so job ids are
+idempotent: a job id this heater already has is recognised and ignored, its status is published
+once, and its result once (marked in the job store, so a restart does not publish it again).
+
+Threads: `on_message` runs on paho's thread and only appends to a bounded queue; `process`,
+`gate` and `publish_results` run on the compute thread, which owns the job store.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import ValidationError
+
+from boiler_agent.compute.jobs import JobError, validate_job
+from boiler_agent.compute.store import JobStore
+from boiler_agent.telemetry.client import IncomingMessage
+from boiler_agent.telemetry.outbox import Priority
+from boiler_agent.telemetry.payloads import JobOffer, JobResult, JobStatus, dump
+from boiler_agent.telemetry.topics import Topics, check_id
+
+log = logging.getLogger(__name__)
+
+MAX_OFFER_BYTES = 64 * 1024
+QUEUE_LIMIT = 256  # offers waiting for the compute thread; more are refused as overflow
+REMEMBER_REJECTED = 1024
+
+
+class Transport(Protocol):
+    """What the feed needs from the MQTT client (FleetClient has it)."""
+
+    def publish(
+        self, topic: str, payload: bytes, *, priority: Priority = ..., retain: bool = ...
+    ) -> None: ...
+
+    def subscribe(self, topic_filter: str, handler: Callable[[IncomingMessage], None]) -> None: ...
+
+    def unsubscribe(self, topic_filter: str) -> None: ...
+
+
+@dataclass
+class JobFeedStats:
+    offered: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    results_published: int = 0
+    subscribed: bool = False
+    subscription_changes: int = 0
+    rejected: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
+class JobFeed:
+    def __init__(
+        self,
+        transport: Transport,
+        topics: Topics,
+        store: JobStore,
+        *,
+        pool: str,
+        clock: Callable[[], float],
+        hold_s: float = 30.0,
+        memory_budget_bytes: int | None = None,
+    ) -> None:
+        self._transport = transport
+        self._topics = topics
+        self._store = store
+        self._clock = clock
+        self._hold_s = hold_s
+        self._memory_budget = memory_budget_bytes
+        self.subscription = topics.jobs_shared_subscription(pool)
+        self.stats = JobFeedStats()
+        self._incoming: collections.deque[IncomingMessage] = collections.deque()
+        self._incoming_lock = threading.Lock()
+        self._rejected_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._last_change_s: float | None = None
+
+    # -- paho thread ------------------------------------------------------------------------
+
+    def on_message(self, message: IncomingMessage) -> None:
+        with self._incoming_lock:
+            if len(self._incoming) >= QUEUE_LIMIT:
+                self.stats.rejected["overflow"] += 1
+                return
+            self._incoming.append(message)
+
+    # -- compute thread ---------------------------------------------------------------------
+
+    def gate(self, wants_heat: bool, has_room: bool) -> bool:
+        """Subscribe while heat is wanted and there is room; hold each change for `hold_s`."""
+        want = wants_heat and has_room
+        if want == self.stats.subscribed:
+            return want
+        now = self._clock()
+        # Cutting is immediate when there is no room (taking jobs we cannot run helps nobody);
+        # otherwise both directions wait out the hold, so a thermostat hovering at the setpoint
+        # does not churn subscriptions at the broker.
+        holding = self._last_change_s is not None and now - self._last_change_s < self._hold_s
+        if holding and (want or has_room):
+            return self.stats.subscribed
+        if want:
+            self._transport.subscribe(self.subscription, self.on_message)
+            log.info("jobs: taking offers from %s (heat wanted, room for work)", self.subscription)
+        else:
+            self._transport.unsubscribe(self.subscription)
+            reason = "no room for more work" if not has_room else "no heat wanted"
+            log.info("jobs: not taking offers (%s)", reason)
+        self.stats.subscribed = want
+        self.stats.subscription_changes += 1
+        self._last_change_s = now
+        return want
+
+    def process(self) -> list[str]:
+        """Validate and store the offers received so far; returns the ids accepted."""
+        with self._incoming_lock:
+            batch = list(self._incoming)
+            self._incoming.clear()
+        accepted: list[str] = []
+        for message in batch:
+            self.stats.offered += 1
+            job_id = self._take(message.payload)
+            if job_id is not None:
+                accepted.append(job_id)
+        return accepted
+
+    def publish_results(self) -> int:
+        """Publish the result of every finished fleet job not published yet, once each."""
+        published = 0
+        for record in self._store.remote_results_to_publish():
+            state: Literal["done", "failed"] = "done" if record.state.value == "done" else "failed"
+            result = JobResult(
+                job_id=record.id,
+                state=state,
+                result=record.result if state == "done" else None,
+                error=(record.error or "failed") if state == "failed" else None,
+                ts=_now(self._clock),
+            )
+            self._transport.publish(self._topics.job_result(record.id), dump(result))
+            self._store.mark_result_published(record.id)
+            published += 1
+        self.stats.results_published += published
+        return published
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _take(self, payload: bytes) -> str | None:
+        if len(payload) > MAX_OFFER_BYTES:
+            self._reject(
+                None, "oversized", f"offer of {len(payload)} bytes, limit {MAX_OFFER_BYTES}"
+            )
+            return None
+        try:
+            document: Any = json.loads(payload)
+        except (ValueError, UnicodeDecodeError) as error:
+            self._reject(None, "not_json", f"offer is not JSON: {error}")
+            return None
+        job_id = document.get("job_id") if isinstance(document, dict) else None
+        known_id = job_id if isinstance(job_id, str) and _safe_id(job_id) else None
+        try:
+            offer = JobOffer.model_validate(document)
+        except ValidationError as error:
+            self._reject(known_id, "invalid", _describe(error))
+            return None
+        if offer.expires_at is not None and offer.expires_at.timestamp() < self._clock():
+            self._reject(offer.job_id, "expired", f"offer expired at {offer.expires_at}")
+            return None
+        if self._store.get(offer.job_id) is not None or offer.job_id in self._rejected_ids:
+            self.stats.duplicates += 1
+            return None
+        try:
+            options = (
+                {} if self._memory_budget is None else {"memory_budget_bytes": self._memory_budget}
+            )
+            job = validate_job(offer.kernel, offer.params, job_id=offer.job_id, **options)
+        except JobError as error:
+            self._reject(offer.job_id, "invalid", str(error))
+            return None
+        if not self._store.submit(job, remote=True):
+            self.stats.duplicates += 1
+            return None
+        self.stats.accepted += 1
+        status = JobStatus(job_id=job.job_id, state="queued", progress=0.0, ts=_now(self._clock))
+        self._transport.publish(self._topics.job_status(job.job_id), dump(status))
+        log.info("jobs: accepted %s (%s, %d shards)", job.job_id, job.kernel, len(job.shards))
+        return job.job_id
+
+    def _reject(self, job_id: str | None, reason: str, why: str) -> None:
+        """Count and log a refused offer; answer it once under its job id, if it has one."""
+        self.stats.rejected[reason] += 1
+        log.warning("jobs: rejected an offer%s: %s", f" {job_id}" if job_id else "", why)
+        if job_id is None or job_id in self._rejected_ids:
+            return
+        self._rejected_ids[job_id] = None
+        while len(self._rejected_ids) > REMEMBER_REJECTED:
+            self._rejected_ids.popitem(last=False)
+        status = JobStatus(
+            job_id=job_id, state="rejected", progress=0.0, error=why[:500], ts=_now(self._clock)
+        )
+        self._transport.publish(self._topics.job_status(job_id), dump(status))
+
+
+def _safe_id(job_id: str) -> bool:
+    """Whether a rejection can be published under this id (it becomes part of a topic)."""
+    try:
+        check_id("job_id", job_id)
+    except ValueError:
+        return False
+    return True
+
+
+def _describe(error: ValidationError) -> str:
+    parts = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or "offer"
+        shown = "" if problem["type"] == "missing" else f" (got {problem.get('input')!r:.80})"
+        parts.append(f"{where}: {problem['msg']}{shown}")
+    return "; ".join(parts)
+
+
+def _now(clock: Callable[[], float]) -> datetime:
+    return datetime.fromtimestamp(clock(), tz=UTC)

@@ -1,0 +1,198 @@
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from boiler_agent.compute.store import JobStore
+from boiler_agent.telemetry.client import ClientSettings, FleetClient, IncomingMessage
+from boiler_agent.telemetry.job_feed import MAX_OFFER_BYTES, JobFeed
+from boiler_agent.telemetry.local_broker import LocalBroker
+from boiler_agent.telemetry.outbox import Outbox, Priority
+from boiler_agent.telemetry.topics import Topics
+from tests.telemetry.consumer import Consumer
+
+OPTION = {
+    "spot": 100.0,
+    "strike": 100.0,
+    "rate": 0.01,
+    "volatility": 0.2,
+    "maturity": 1.0,
+    "paths": 1000,
+    "steps": 4,
+    "seed": 7,
+}
+
+
+def _offer(job_id: str, **overrides: object) -> bytes:
+    return json.dumps(
+        {"job_id": job_id, "kernel": "option_mc", "params": OPTION, **overrides}
+    ).encode()
+
+
+class Recorder:
+    """A transport that records what the feed publishes and subscribes."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, dict[str, object]]] = []
+        self.subscribed: list[str] = []
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        priority: Priority = Priority.BULK,
+        retain: bool = False,
+    ) -> None:
+        self.published.append((topic, json.loads(payload)))
+
+    def subscribe(self, topic_filter: str, handler: Callable[[IncomingMessage], None]) -> None:
+        self.subscribed.append(topic_filter)
+
+    def unsubscribe(self, topic_filter: str) -> None:
+        self.subscribed.remove(topic_filter)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[JobStore]:
+    job_store = JobStore(tmp_path / "jobs.sqlite")
+    yield job_store
+    job_store.close()
+
+
+def _message(payload: bytes) -> IncomingMessage:
+    return IncomingMessage("dh/v1/f/jobs", payload, None, None, 0.0)
+
+
+def test_offers_are_accepted_once_and_bad_ones_rejected_with_a_reason(store: JobStore) -> None:
+    transport, clock = Recorder(), Clock()
+    feed = JobFeed(transport, Topics("f", "h1"), store, pool="p", clock=clock)
+    for payload in (
+        _offer("job-1"),
+        _offer("job-1"),  # the broker delivered it twice
+        b"\xff not json",
+        b"[1, 2]",
+        _offer("job-2", extra="field"),
+        _offer("job-3", kernel="rm -rf /"),
+        _offer("job-4", params={**OPTION, "paths": -5}),
+        _offer("job-5", expires_at="2020-01-01T00:00:00Z"),
+        b"x" * (MAX_OFFER_BYTES + 1),
+    ):
+        feed.on_message(_message(payload))
+    assert feed.process() == ["job-1"]
+    assert feed.stats.accepted == 1 and feed.stats.duplicates == 1
+    assert feed.stats.rejected == {"not_json": 1, "invalid": 4, "expired": 1, "oversized": 1}
+    statuses = {topic.split("/")[-2]: doc for topic, doc in transport.published}
+    assert statuses["job-1"]["state"] == "queued"
+    assert statuses["job-2"]["state"] == "rejected" and "extra" in str(statuses["job-2"]["error"])
+    assert "rm -rf /" in str(statuses["job-3"]["error"])
+    assert "params.paths" in str(statuses["job-4"]["error"])
+    assert statuses["job-5"]["state"] == "rejected"
+    assert store.get("job-3") is None  # never stored, never run
+    # A rejected id offered again is not answered twice.
+    feed.on_message(_message(_offer("job-2", extra="field")))
+    feed.process()
+    assert sum(1 for topic, _ in transport.published if "/job-2/" in topic) == 1
+
+
+def test_results_are_published_once_even_across_a_restart(tmp_path: Path) -> None:
+    transport, clock = Recorder(), Clock()
+    path = tmp_path / "jobs.sqlite"
+    store = JobStore(path)
+    feed = JobFeed(transport, Topics("f", "h1"), store, pool="p", clock=clock)
+    feed.on_message(_message(_offer("job-1")))
+    feed.process()
+    store.job_done("job-1", {"price": 10.4})
+    assert feed.publish_results() == 1
+    assert feed.publish_results() == 0
+    store.close()
+    reopened = JobStore(path)
+    again = JobFeed(transport, Topics("f", "h1"), reopened, pool="p", clock=clock)
+    assert again.publish_results() == 0
+    results = [doc for topic, doc in transport.published if topic.endswith("/result")]
+    assert results == [
+        {
+            "schema": 1,
+            "job_id": "job-1",
+            "state": "done",
+            "result": {"price": 10.4},
+            "error": None,
+            "ts": results[0]["ts"],
+        }
+    ]
+    reopened.close()
+
+
+def test_the_subscription_follows_heat_demand_with_a_hold(store: JobStore) -> None:
+    transport, clock = Recorder(), Clock()
+    feed = JobFeed(transport, Topics("f", "h1"), store, pool="p", clock=clock, hold_s=30)
+    assert feed.gate(wants_heat=True, has_room=True)
+    assert transport.subscribed == ["$share/p/dh/v1/f/jobs"]
+    clock.now += 10
+    assert feed.gate(wants_heat=False, has_room=True)  # held: no churn at the broker
+    clock.now += 25
+    assert not feed.gate(wants_heat=False, has_room=True)
+    assert transport.subscribed == []
+    clock.now += 1
+    assert not feed.gate(wants_heat=True, has_room=True)  # held the other way too
+    clock.now += 30
+    assert feed.gate(wants_heat=True, has_room=True)
+    clock.now += 1
+    assert not feed.gate(wants_heat=True, has_room=False)  # no room: cut at once
+    assert feed.stats.subscription_changes == 4
+
+
+def test_two_heaters_on_one_shared_subscription_each_take_a_job_once(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    clock = time.time
+    heaters = []
+    for name in ("h1", "h2"):
+        topics = Topics("f", name)
+        client = FleetClient(
+            ClientSettings(url=broker.url, client_id=name, availability_topic=topics.availability),
+            Outbox(tmp_path / f"{name}-outbox.sqlite"),
+        )
+        store = JobStore(tmp_path / f"{name}-jobs.sqlite")
+        feed = JobFeed(client, topics, store, pool="heaters", clock=clock, hold_s=0)
+        client.start()
+        assert client.wait_connected(10)
+        feed.gate(wants_heat=True, has_room=True)
+        heaters.append((client, store, feed))
+    fleet = Consumer(broker.port, "dh/v1/f/+/jobs/+/status", client_id="fleet")
+    time.sleep(0.5)  # both shared subscriptions are in place
+    offered = [f"job-{i}" for i in range(20)]
+    for job_id in offered:
+        fleet.publish("dh/v1/f/jobs", _offer(job_id))
+
+    taken: dict[str, list[str]] = {"h1": [], "h2": []}
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and sum(len(t) for t in taken.values()) < len(offered):
+        for (_, _, feed), name in zip(heaters, ("h1", "h2"), strict=True):
+            taken[name] += feed.process()
+        time.sleep(0.05)
+    try:
+        assert sorted(taken["h1"] + taken["h2"]) == sorted(offered)
+        assert not set(taken["h1"]) & set(taken["h2"])
+        assert taken["h1"] and taken["h2"]  # the broker spread them
+        assert fleet.wait_for(lambda: len(fleet.received) >= len(offered))
+        time.sleep(0.5)
+        statuses = [json.loads(m.payload)["job_id"] for m in fleet.received]
+        assert sorted(statuses) == sorted(offered)  # one status per job id
+    finally:
+        fleet.close()
+        for client, store, _ in heaters:
+            client.stop(flush_timeout_s=1)
+            store.close()

@@ -1,0 +1,1 @@
+"""The daemon: the agent loops and the parts they drive (fleet side, heater side)."""

@@ -1,0 +1,217 @@
+"""The daemon's side facing the fleet: what it publishes, and the commands it takes.
+
+Everything the control loop wants to tell the fleet goes through here into the outbox (never
+blocking on the broker); commands arrive on paho's thread, wait in a bounded queue, and are
+validated and answered on the control loop's thread by `poll_commands`, which hands back only
+commands that passed the gate. Applying them (within local limits) is the control loop's job.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from boiler_agent.telemetry.client import ClientSettings, FleetClient, IncomingMessage
+from boiler_agent.telemetry.commands import CommandGate
+from boiler_agent.telemetry.discovery import discovery_messages, ha_status_topic
+from boiler_agent.telemetry.outbox import Outbox, Priority
+from boiler_agent.telemetry.payloads import (
+    Birth,
+    Command,
+    CommandReply,
+    Event,
+    State,
+    Telemetry,
+    dump,
+)
+from boiler_agent.telemetry.topics import Topics
+
+log = logging.getLogger(__name__)
+
+COMMAND_QUEUE_LIMIT = 64  # a flood of commands is refused, not buffered without bound
+
+
+@dataclass(frozen=True)
+class FleetSettings:
+    client: ClientSettings
+    topics: Topics
+    outbox_path: Path
+    outbox_max_bytes: int
+    outbox_max_age_s: float
+    setpoint_range_c: tuple[float, float]
+    ha_discovery: bool = True
+    ha_prefix: str = "homeassistant"
+
+
+@dataclass(frozen=True)
+class ReceivedCommand:
+    name: str
+    command: Command
+    reply: CommandReply
+    response_topic: str
+    correlation: bytes | None
+
+
+class FleetSide:
+    def __init__(
+        self, settings: FleetSettings, *, boot_id: str, wall_clock: Callable[[], float] = time.time
+    ) -> None:
+        self.settings = settings
+        self.topics = settings.topics
+        self.boot_id = boot_id
+        self._wall = wall_clock
+        self.outbox = Outbox(
+            settings.outbox_path,
+            max_bytes=settings.outbox_max_bytes,
+            max_age_s=settings.outbox_max_age_s,
+            clock=wall_clock,
+        )
+        self.gate = CommandGate(wall_clock, setpoint_range_c=settings.setpoint_range_c)
+        self.client = FleetClient(settings.client, self.outbox, clock=wall_clock)
+        self._commands: collections.deque[IncomingMessage] = collections.deque()
+        self._commands_lock = threading.Lock()
+        self.commands_overflow = 0
+        self._birth: Birth | None = None
+        self._last_state: bytes | None = None
+        self._ha_wants_discovery = threading.Event()
+        self._dropped_reported = self.outbox.stats().dropped_total
+        self.client.subscribe(self.topics.cmd_filter, self._on_command)
+        if settings.ha_discovery:
+            self.client.subscribe(ha_status_topic(settings.ha_prefix), self._on_ha_status)
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.client.start()
+
+    def stop(self, flush_timeout_s: float) -> bool:
+        flushed = self.client.stop(flush_timeout_s)
+        self.outbox.close()
+        return flushed
+
+    # -- publishing (control loop thread) ----------------------------------------------------
+
+    def publish_birth(self, birth: Birth) -> None:
+        self._birth = birth
+        self.client.publish(self.topics.birth, dump(birth), priority=Priority.STATE, retain=True)
+        if self.settings.ha_discovery:
+            self._publish_discovery()
+
+    def publish_state(self, state: State) -> bool:
+        """Publish the state if it changed; True when it did."""
+        payload = dump(state)
+        if payload == self._last_state:
+            return False
+        self._last_state = payload
+        self.client.publish(self.topics.state, payload, priority=Priority.STATE, retain=True)
+        return True
+
+    def publish_telemetry(self, fields: dict[str, Any]) -> int:
+        """Telemetry with the next persisted `seq`; `fields` are the rest of the payload."""
+        return self.client.publish_numbered(
+            "telemetry",
+            self.topics.telemetry,
+            lambda seq: dump(Telemetry(**self._sequenced(seq), **fields)),
+            priority=Priority.BULK,
+        )
+
+    def publish_event(self, kind: str, reason: str, **details: str | float | int | bool) -> int:
+        log.info("event %s: %s %s", kind, reason, details or "")
+        return self.client.publish_numbered(
+            "events",
+            self.topics.events,
+            lambda seq: dump(
+                Event(**self._sequenced(seq), kind=kind, reason=reason, details=details)  # type: ignore[arg-type]
+            ),
+            priority=Priority.EVENT,
+        )
+
+    def housekeeping(self) -> None:
+        """Periodic: republish discovery when HA asked; report outbox drops as an event."""
+        if self._ha_wants_discovery.is_set():
+            self._ha_wants_discovery.clear()
+            self._publish_discovery()
+        dropped = self.outbox.stats().dropped_total
+        if dropped > self._dropped_reported:
+            self.publish_event(
+                "outbox_dropped", "outbox_full_or_old", count=dropped - self._dropped_reported
+            )
+            self._dropped_reported = dropped
+
+    def _sequenced(self, seq: int) -> dict[str, Any]:
+        return {
+            "boot_id": self.boot_id,
+            "seq": seq,
+            "msg_id": uuid.uuid4().hex,
+            "ts": datetime.fromtimestamp(self._wall(), tz=UTC),
+        }
+
+    def _publish_discovery(self) -> None:
+        if self._birth is None:
+            return
+        for topic, payload in discovery_messages(
+            self.topics,
+            self._birth,
+            self.settings.ha_prefix,
+            setpoint_range_c=self.settings.setpoint_range_c,
+        ):
+            self.client.publish(topic, payload, priority=Priority.STATE, retain=True)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def _on_command(self, message: IncomingMessage) -> None:
+        """paho's thread: queue it, nothing else."""
+        with self._commands_lock:
+            if len(self._commands) >= COMMAND_QUEUE_LIMIT:
+                self.commands_overflow += 1
+                return
+            self._commands.append(message)
+
+    def _on_ha_status(self, message: IncomingMessage) -> None:
+        if message.payload.strip() == b"online":
+            self._ha_wants_discovery.set()
+
+    def poll_commands(self) -> list[ReceivedCommand]:
+        """Validate the queued commands; refused ones are answered here and not returned."""
+        with self._commands_lock:
+            batch = list(self._commands)
+            self._commands.clear()
+        accepted: list[ReceivedCommand] = []
+        for message in batch:
+            name = self.topics.command_name(message.topic) or message.topic.rsplit("/", 1)[-1]
+            reply, command = self.gate.handle(name, message.payload)
+            response_topic = message.response_topic or self.topics.reply(
+                name if _plain(name) else "unknown"
+            )
+            if command is None:
+                self.answer(response_topic, message.correlation, reply)
+                if not reply.duplicate:
+                    self.publish_event(
+                        "command_rejected",
+                        str(reply.reason),
+                        command=name[:64],
+                        error=str(reply.error)[:200],
+                    )
+                continue
+            accepted.append(
+                ReceivedCommand(name, command, reply, response_topic, message.correlation)
+            )
+        return accepted
+
+    def answer(self, response_topic: str, correlation: bytes | None, reply: CommandReply) -> None:
+        self.gate.record(reply)
+        self.client.publish(
+            response_topic, dump(reply), priority=Priority.STATE, correlation=correlation
+        )
+
+
+def _plain(name: str) -> bool:
+    return bool(name) and len(name) <= 64 and all(c.isalnum() or c in "_-" for c in name)

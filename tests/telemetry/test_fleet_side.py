@@ -1,0 +1,226 @@
+"""The daemon's fleet side against a real broker: topics, retained flags, command replies."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from boiler_agent.daemon.fleet import FleetSettings, FleetSide
+from boiler_agent.telemetry.client import ClientSettings
+from boiler_agent.telemetry.local_broker import LocalBroker
+from boiler_agent.telemetry.payloads import Birth, State
+from boiler_agent.telemetry.topics import Topics
+from tests.telemetry.consumer import Consumer
+
+TOPICS = Topics("test", "h1")
+REPLIES = "fleet/replies"
+
+
+@pytest.fixture
+def fleet(broker: LocalBroker, tmp_path: Path) -> Iterator[FleetSide]:
+    side = FleetSide(
+        FleetSettings(
+            client=ClientSettings(
+                url=broker.url,
+                client_id="boiler-agent-h1",
+                availability_topic=TOPICS.availability,
+                will_delay_s=1,
+            ),
+            topics=TOPICS,
+            outbox_path=tmp_path / "outbox.sqlite",
+            outbox_max_bytes=10_000_000,
+            outbox_max_age_s=3600,
+            setpoint_range_c=(5.0, 28.0),
+        ),
+        boot_id="boot-1",
+    )
+    side.start()
+    assert side.client.wait_connected(10)
+    yield side
+    side.stop(flush_timeout_s=2)
+
+
+def _birth() -> Birth:
+    return Birth(
+        heater_id="h1",
+        fleet="test",
+        boot_id="boot-1",
+        agent_version="0.1",
+        firmware_version="1.2.3",
+        protocol_version=1,
+        heater_kind="room",
+        rated_power_w=500.0,
+        cpu_count=2,
+        capabilities=["jobs"],
+        actuators=["workers"],
+        config_digest="abc",
+        started_at=datetime.now(tz=UTC),
+    )
+
+
+def _state(setpoint: float) -> State:
+    return State(
+        mode="heat",
+        setpoint_c=setpoint,
+        setpoint_source="schedule",
+        accepting_jobs=False,
+        safety_trips=[],
+    )
+
+
+def _command(consumer: Consumer, name: str, payload: bytes, correlation: bytes) -> None:
+    properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+    properties.ResponseTopic = REPLIES
+    properties.CorrelationData = correlation
+    consumer.client.publish(TOPICS.cmd(name), payload, qos=1, properties=properties)
+
+
+def _drain(fleet: FleetSide) -> None:
+    deadline = time.monotonic() + 10
+    while fleet.outbox.stats().queued and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def test_every_topic_with_its_retained_flag(fleet: FleetSide, broker: LocalBroker) -> None:
+    fleet.publish_birth(_birth())
+    assert fleet.publish_state(_state(19.0))
+    assert not fleet.publish_state(_state(19.0))  # unchanged: not sent again
+    fleet.publish_event("mode_change", "remote", mode="eco")
+    _drain(fleet)
+    # A consumer arriving later sees exactly the retained ones.
+    late = Consumer(broker.port, "dh/v1/test/h1/#", "homeassistant/#", client_id="late")
+    try:
+        assert late.wait_for(lambda: len(late.received) >= 4)
+        time.sleep(0.3)
+        retained = {m.topic for m in late.received if m.retain}
+        assert {TOPICS.availability, TOPICS.birth, TOPICS.state} <= retained
+        assert TOPICS.events not in retained
+        assert any(t.startswith("homeassistant/climate/h1/") for t in retained)
+        birth = json.loads(late.on(TOPICS.birth)[0].payload)
+        assert birth["schema"] == 1 and birth["boot_id"] == "boot-1"
+    finally:
+        late.close()
+
+
+def test_telemetry_and_events_carry_their_own_persisted_sequences(
+    fleet: FleetSide, broker: LocalBroker
+) -> None:
+    watcher = Consumer(broker.port, TOPICS.telemetry, TOPICS.events, client_id="watch")
+    fields = {
+        "temperatures": {"air_c": 19.0},
+        "setpoint_c": 19.0,
+        "heat_demand_w": 100.0,
+        "power_w": 95.0,
+        "power_estimated": True,
+        "workers_running": 1,
+        "workers_max": 2,
+        "duty": 0.5,
+        "jobs": {"running": 1, "queued": 0, "done": 0},
+        "energy": {"total_kwh": 1.0, "wanted_kwh": 0.9},
+        "link": {"frames_ok": 10, "frames_bad": 0, "reconnects": 0, "up": True},
+        "outbox": {"queued": 0, "dropped": 0},
+    }
+    try:
+        assert [fleet.publish_telemetry(fields) for _ in range(3)] == [0, 1, 2]
+        assert fleet.publish_event("link_lost", "port_vanished") == 0
+        assert watcher.wait_for(lambda: len(watcher.received) == 4)
+        telemetry = [json.loads(m.payload) for m in watcher.on(TOPICS.telemetry)]
+        assert [t["seq"] for t in telemetry] == [0, 1, 2]
+        assert len({t["msg_id"] for t in telemetry}) == 3
+        assert all(t["boot_id"] == "boot-1" and t["historical"] is False for t in telemetry)
+    finally:
+        watcher.close()
+
+
+@pytest.mark.parametrize(
+    ("name", "payload", "reason"),
+    [
+        ("set_mode", b"not json", "not_json"),
+        ("set_mode", b"[1]", "not_object"),
+        ("set_mode", b'{"cmd_id": "a", "mode": 3}', "invalid"),
+        ("set_mode", b'{"cmd_id": "a", "mode": "heat", "colour": "red"}', "invalid"),
+        ("setpoint_override", b'{"cmd_id": "b", "setpoint_c": 90, "duration_s": 60}', "invalid"),
+        ("self_destruct", b'{"cmd_id": "c"}', "unknown_command"),
+        (
+            "set_mode",
+            b'{"cmd_id": "d", "mode": "eco", "expires_at": "2001-01-01T00:00:00Z"}',
+            "expired",
+        ),
+        ("set_mode", b"{" * 10_000, "oversized"),
+    ],
+)
+def test_bad_commands_are_answered_through_the_response_topic(
+    fleet: FleetSide, broker: LocalBroker, name: str, payload: bytes, reason: str
+) -> None:
+    fleet_consumer = Consumer(broker.port, REPLIES, TOPICS.events, client_id="fleet")
+    try:
+        _command(fleet_consumer, name, payload, b"corr-1")
+        deadline = time.monotonic() + 10
+        while not fleet_consumer.on(REPLIES) and time.monotonic() < deadline:
+            assert fleet.poll_commands() == []  # nothing bad is ever handed on
+            time.sleep(0.05)
+        reply = json.loads(fleet_consumer.on(REPLIES)[0].payload)
+        assert reply["ok"] is False and reply["reason"] == reason
+        assert fleet_consumer.on(REPLIES)[0].correlation == b"corr-1"
+        assert fleet.gate.rejected[reason] == 1
+        assert fleet_consumer.wait_for(lambda: bool(fleet_consumer.on(TOPICS.events)))
+        event = json.loads(fleet_consumer.on(TOPICS.events)[0].payload)
+        assert event["kind"] == "command_rejected" and event["reason"] == reason
+    finally:
+        fleet_consumer.close()
+
+
+def test_a_good_command_is_handed_on_once_and_its_duplicate_answered_as_before(
+    fleet: FleetSide, broker: LocalBroker
+) -> None:
+    fleet_consumer = Consumer(broker.port, REPLIES, client_id="fleet")
+    try:
+        good = b'{"cmd_id": "x1", "mode": "eco"}'
+        _command(fleet_consumer, "set_mode", good, b"c1")
+        received = []
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            received = fleet.poll_commands()
+            time.sleep(0.05)
+        assert [r.name for r in received] == ["set_mode"]
+        fleet.answer(received[0].response_topic, received[0].correlation, received[0].reply)
+        _command(fleet_consumer, "set_mode", good, b"c2")
+        deadline = time.monotonic() + 10
+        while len(fleet_consumer.on(REPLIES)) < 2 and time.monotonic() < deadline:
+            assert fleet.poll_commands() == []
+            time.sleep(0.05)
+        first, second = (json.loads(m.payload) for m in fleet_consumer.on(REPLIES))
+        assert first["ok"] and second["ok"] and second["duplicate"] and not first["duplicate"]
+        assert [m.correlation for m in fleet_consumer.on(REPLIES)] == [b"c1", b"c2"]
+    finally:
+        fleet_consumer.close()
+
+
+def test_ha_coming_online_gets_discovery_again(fleet: FleetSide, broker: LocalBroker) -> None:
+    fleet.publish_birth(_birth())
+    watcher = Consumer(broker.port, "homeassistant/climate/#", client_id="ha")
+    try:
+        assert watcher.wait_for(lambda: len(watcher.received) == 1)
+        client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5
+        )
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        client.publish("homeassistant/status", b"online", qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + 10
+        while len(watcher.received) < 2 and time.monotonic() < deadline:
+            fleet.housekeeping()
+            time.sleep(0.05)
+        assert len(watcher.received) >= 2
+        client.disconnect()
+        client.loop_stop()
+    finally:
+        watcher.close()

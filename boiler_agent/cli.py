@@ -10,7 +10,16 @@ from collections.abc import Sequence
 from rich.logging import RichHandler
 
 from boiler_agent import __version__
-from boiler_agent.commands import bench, config_cmd, job, schema_cmd, serial_cmd, simulate
+from boiler_agent.commands import (
+    bench,
+    config_cmd,
+    job,
+    run_cmd,
+    schema_cmd,
+    serial_cmd,
+    simulate,
+    status_cmd,
+)
 from boiler_agent.terminal import console
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -30,12 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    run_cmd.add_parser(commands)
     simulate.add_parser(commands)
     serial_cmd.add_parser(commands)
     job.add_parser(commands)
     bench.add_parser(commands)
     schema_cmd.add_parser(commands)
     config_cmd.add_parser(commands)
+    status_cmd.add_parser(commands)
     return parser
 
 

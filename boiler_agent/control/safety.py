@@ -91,8 +91,15 @@ class SafetyGuard:
         mcu_fault: str | None = None,
         cpu_temp_c: float | None = None,
         cpu_critical_c: float | None = None,
+        plant_now_s: float | None = None,
     ) -> Verdict:
-        """One control period's check. `power_fraction` is the heat applied since the last."""
+        """One control period's check. `power_fraction` is the heat applied since the last.
+
+        `now_s` is real time (readings go stale and loops stall in real seconds); the windows
+        over which the plant must respond (frozen sensor, runaway) run on `plant_now_s`, which
+        differs only when the plant is simulated faster than real time.
+        """
+        plant_s = now_s if plant_now_s is None else plant_now_s
         events: list[SafetyEvent] = []
         conditions: dict[TripKind, str | None] = {
             TripKind.LOOP_STALL: self._stall(now_s),
@@ -106,8 +113,10 @@ class SafetyGuard:
                 if temp_c > self.limits.max_temp_c
                 else None
             )
-            conditions[TripKind.FROZEN_SENSOR] = self._frozen(now_s, temp_c, power_fraction)
-            conditions[TripKind.RUNAWAY] = self._runaway(now_s, temp_c, power_fraction, setpoint_c)
+            conditions[TripKind.FROZEN_SENSOR] = self._frozen(plant_s, temp_c, power_fraction)
+            conditions[TripKind.RUNAWAY] = self._runaway(
+                plant_s, temp_c, power_fraction, setpoint_c
+            )
         throttle = self._cpu_throttle(cpu_temp_c, cpu_critical_c)
         conditions[TripKind.CPU_HOT] = (
             f"CPU package at {cpu_temp_c} °C, within {self.limits.cpu_margin_c:g} °C of critical"

@@ -1,0 +1,1 @@
+"""The daemon's runtime plumbing: systemd notifications and the status for operators."""

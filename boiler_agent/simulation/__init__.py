@@ -1,0 +1,1 @@
+"""Recording and plotting of simulated runs: the sample trace and its PNG plot."""

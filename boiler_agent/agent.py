@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from boiler_agent import __version__
+from boiler_agent.compute.jobs import JobState
 from boiler_agent.compute.pool import WorkerPool
 from boiler_agent.compute.scheduler import FillerJob, JobScheduler
 from boiler_agent.compute.store import JobStore
@@ -149,9 +150,9 @@ class Agent:
         self.allowed = 0.0
         self.measured_w = 0.0
         self.trips: dict[str, str] = {}
-        self.jobs_done = 0
         self.telemetry_sent = 0
         self._ready_sent = False
+        self._jobs_done_at_stop = 0
         self._birth_sent_for: int | None = None
         self._next_period = 0.0
         self._next_control = float("-inf")
@@ -318,6 +319,7 @@ class Agent:
             flushed = self.fleet.stop(flush_timeout_s=FLUSH_S)
             if not flushed:
                 log.warning("outbox not empty at stop: the rest leaves with the next start")
+        self._jobs_done_at_stop = self.jobs_done
         self.scheduler.store.close()
         self.state = "stopped"
         self._write_status()
@@ -342,9 +344,7 @@ class Agent:
         else:
             self.power.tick(now)
         wait = max(0.0, min(TURN_S, self._next_period - self._monotonic()))
-        for event in self.scheduler.tick(wait):
-            if event.kind == "done":
-                self.jobs_done += 1
+        self.scheduler.tick(wait)
 
     def _period(self, now: float) -> None:
         plant_now = self._plant_clock()
@@ -356,7 +356,9 @@ class Agent:
         if plant_now >= self._next_control:
             self._next_control = plant_now + self.control_period_s
             self.demand_w = self._control(plant_now, temp)
-        self.allowed = self._safety(now, plant_now, temp, reading_at) if accepted else 0.0
+        # Until the first readings of this MCU there is nothing to judge (and no heat anyway).
+        judged = accepted and self.heater.readings is not None
+        self.allowed = self._safety(now, plant_now, temp, reading_at) if judged else 0.0
         sample = self.power.step(self.demand_w * self.allowed, now)
         self.measured_w = sample.measured_w
         identity = self.heater.identity
@@ -649,14 +651,22 @@ class Agent:
         )
         self.telemetry_sent += 1
 
+    @property
+    def jobs_done(self) -> int:
+        """Real jobs finished (the filler never finishes by design)."""
+        if self.state == "stopped":
+            return self._jobs_done_at_stop
+        return self.scheduler.store.count_jobs(JobState.DONE, filler=False)
+
     def _job_counts(self) -> dict[str, int]:
-        running = {
-            w.task.job_id
-            for w in self.scheduler.pool.workers
-            if w.task is not None and w.pid is not None
+        store = self.scheduler.store
+        return {
+            "running": store.count_jobs(JobState.RUNNING, filler=False),
+            "queued": store.count_jobs(JobState.QUEUED, filler=False)
+            + store.count_jobs(JobState.PREEMPTED, filler=False),
+            "done": store.count_jobs(JobState.DONE, filler=False),
+            "failed": store.count_jobs(JobState.FAILED, filler=False),
         }
-        queued = len(self.scheduler.store.jobs(limit=10_000)) - len(running)
-        return {"running": len(running), "queued": max(0, queued - self.jobs_done)}
 
     def status(self) -> AgentStatus:
         """A snapshot for `boiler-agent status`; safe to call from the status thread."""
@@ -718,7 +728,7 @@ class Agent:
             else 0,
             workers_max=self.power.allocation.workers if hasattr(self, "power") else 0,
             duty=round(self.power.allocation.duty, 3) if hasattr(self, "power") else 0.0,
-            jobs={"done": self.jobs_done},
+            jobs=self._job_counts() if self.state not in ("stopped", "starting") else {},
             link=link,
             broker=broker,
             safety_trips=[f"{kind}: {reason}" for kind, reason in sorted(self.trips.items())],

@@ -1,53 +1,74 @@
-"""`boiler-agent simulate`: the heater simulator on a pty and the link to it, live.
+"""`boiler-agent simulate`: the whole system on this machine, in one command.
 
-Until the control loop exists this applies a fixed power (`--power`) through the heat lease,
-so the whole path (simulated MCU, pty, protocol, link, lease, thermal plant) runs end to end.
+The heater simulator runs on a pseudo-terminal; the real agent drives it with real compute
+workers (hardware in the loop: the workers' measured CPU use, mapped to the heater's rated
+power, is the heat the simulated room or tank receives); a private Mosquitto on a free loopback
+port takes the telemetry when `mosquitto` is installed, or an existing broker (`--broker`), or
+else the telemetry waits in the outbox. A winter day passes in about ten minutes; a live table
+shows it; a summary and a PNG plot end it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
+import os
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rich.console import Group
 from rich.live import Live
+from rich.table import Table
 
+from boiler_agent.agent import Agent, AgentStartError
+from boiler_agent.config import AgentConfig
 from boiler_agent.durations import parse_duration
-from boiler_agent.live_view import LinkView
-from boiler_agent.terminal import console
-from firmware_bridge.link import HeaterLink, LinkRefusedError
-from firmware_bridge.simulator.plant import PRESETS
-from firmware_bridge.simulator.server import (
-    DEFAULT_SPEED,
-    DEFAULT_START_DAY,
-    HeaterSimulator,
+from boiler_agent.paths import default_cache_dir
+from boiler_agent.runtime.status_view import render_status
+from boiler_agent.simulation.plot import plot_trace
+from boiler_agent.simulation.trace import Trace, TraceSample
+from boiler_agent.telemetry.local_broker import (
+    BrokerUnavailableError,
+    LocalBroker,
+    find_mosquitto,
+    free_loopback_port,
 )
+from boiler_agent.terminal import console
+from firmware_bridge.protocol import SensorKind
+from firmware_bridge.simulator.plant import PRESETS
+from firmware_bridge.simulator.server import DEFAULT_SPEED, DEFAULT_START_DAY, HeaterSimulator
 from firmware_bridge.simulator.weather import WeatherFileError, WeatherSeries, default_weather
+from firmware_bridge.simulator.world import DAY_S
 
-HEARTBEAT_PERIOD_S = 1.0
-HANDSHAKE_TIMEOUT_S = 10.0
+log = logging.getLogger(__name__)
+
+TRACE_EVERY_SIM_S = 60.0
+TELEMETRY_PERIOD_S = 5.0
 
 
 def add_parser(commands: Any) -> None:
     parser = commands.add_parser(
         "simulate",
-        help="run the heater simulator and the link to it, with live readings",
+        help="run the agent against the heater simulator, with real workers and a broker",
         description=(
-            "Start a software heater MCU on a pseudo-terminal, open it like a real serial "
-            "port, and show its readings live while a simulated winter day passes. The "
-            "agent's controller is not wired in yet: a fixed power is applied under the "
-            "heat lease (--power)."
+            "Start a software heater on a pseudo-terminal and run the real agent against it: "
+            "real compute workers make the heat (their CPU use, mapped to the heater's rating, "
+            "warms the simulated room or tank), telemetry goes to a private Mosquitto when it "
+            "is installed (or --broker). A winter day passes in about ten minutes, shown live; "
+            "a summary and a PNG plot end the run."
         ),
     )
     parser.add_argument(
         "--preset", default="room", choices=sorted(PRESETS), help="heater (default %(default)s)"
     )
     parser.add_argument(
-        "--duration", default="6h", help="simulated time to run: 90m, 6h, 1d (default 6h)"
+        "--duration", default="1d", help="simulated time to run: 90m, 2h, 1d (default 1d)"
     )
     parser.add_argument(
         "--speed",
@@ -60,12 +81,19 @@ def add_parser(commands: Any) -> None:
         "--start-day", type=int, default=DEFAULT_START_DAY, help="day of year, 1..365"
     )
     parser.add_argument(
-        "--power",
-        type=float,
-        default=None,
-        help="compute power to apply, W (default: 60%% of the heater's rating)",
+        "--broker", help="use this broker instead of a private one, e.g. mqtt://127.0.0.1:1883"
     )
-    parser.add_argument("--record", type=Path, help="record the serial byte stream to this file")
+    parser.add_argument("--heater-id", default="sim-heater", help="heater id in the topics")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=Path("boiler-agent-simulate.png"),
+        help="PNG plot written at the end (default %(default)s)",
+    )
+    parser.add_argument("--workers", type=int, default=0, help="compute workers (default: CPUs)")
+    parser.add_argument(
+        "--state-dir", type=Path, help="keep the agent's state here (default: a temporary one)"
+    )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line")
     parser.set_defaults(handler=run)
 
@@ -76,87 +104,207 @@ def run(args: argparse.Namespace) -> int:
         weather = WeatherSeries.from_csv(args.weather) if args.weather else default_weather()
         if args.speed <= 0:
             raise ValueError(f"--speed must be > 0, got {args.speed}")
-    except (ValueError, WeatherFileError, OSError) as exc:
-        print(f"boiler-agent simulate: {exc}", file=sys.stderr)
+        if not 1 <= args.start_day <= 365:
+            raise ValueError(f"--start-day must be 1..365, got {args.start_day}")
+    except (ValueError, WeatherFileError, OSError) as error:
+        print(f"boiler-agent simulate: {error}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="boiler-agent-sim-") as tmp:
-        simulator = HeaterSimulator(
-            args.preset,
-            weather=weather,
-            speed=args.speed,
-            start_day=args.start_day,
-            link_path=Path(tmp) / "heater-tty",
+    with tempfile.TemporaryDirectory(prefix="boiler-agent-sim-") as scratch:
+        workdir = Path(scratch)
+        with _broker(args.broker, workdir) as broker_url:
+            simulator = HeaterSimulator(
+                args.preset,
+                weather=weather,
+                speed=args.speed,
+                start_day=args.start_day,
+                link_path=workdir / "heater-tty",
+            )
+            with simulator:
+                return _run_agent(args, simulator, broker_url, workdir, duration_s)
+
+
+@contextlib.contextmanager
+def _broker(url: str | None, workdir: Path) -> Iterator[str | None]:
+    """The broker URL to use; a private Mosquitto when none is given and one is installed."""
+    if url is not None:
+        console.print(f"[bold]broker[/] {url} (given)")
+        yield url
+        return
+    if find_mosquitto() is None:
+        console.print(
+            "[yellow]mosquitto is not installed:[/] telemetry stays in the agent's outbox "
+            "(Debian: apt-get install mosquitto)"
         )
-        with simulator:
-            return _drive(args, simulator, duration_s)
+        yield None
+        return
+    broker = LocalBroker(workdir=workdir / "mosquitto")
+    try:
+        broker.start()
+    except BrokerUnavailableError as error:
+        console.print(f"[yellow]private broker did not start:[/] {error}; telemetry stays queued")
+        yield None
+        return
+    console.print(f"[bold]broker[/] private Mosquitto on {broker.url}")
+    try:
+        yield broker.url
+    finally:
+        broker.stop()
 
 
-def _drive(args: argparse.Namespace, simulator: HeaterSimulator, duration_s: float) -> int:
-    power = args.power if args.power is not None else 0.6 * simulator.preset.rated_power_w
-    with HeaterLink(simulator.port, record_to=args.record) as link:
-        try:
-            identity = link.wait_until_up(HANDSHAKE_TIMEOUT_S)
-        except (LinkRefusedError, TimeoutError) as exc:
-            print(f"boiler-agent simulate: {exc}", file=sys.stderr)
-            return 2
-        console.print(f"[bold]heater[/] {identity.describe()} on {simulator.port}")
-        view = LinkView(link)
-        start_sim = simulator.world.sim_time_s
-        show_live = console.is_terminal and not args.json
-        live = Live(view.table("boiler-agent simulate"), console=console, refresh_per_second=4)
+def _config(
+    args: argparse.Namespace, simulator: HeaterSimulator, broker_url: str | None, workdir: Path
+) -> AgentConfig:
+    kind = "boiler" if simulator.preset.kind.name == "WATER_BOILER" else "room"
+    state_dir = args.state_dir or workdir / "state"
+    return AgentConfig.model_validate(
+        {
+            "state_dir": state_dir,
+            # numba's cache outlives the run: the next start is fast.
+            "cache_dir": default_cache_dir(),
+            "heater": {"id": args.heater_id, "fleet": "sim", "kind": kind},
+            "serial": {"port": simulator.port},
+            "power": {"max_workers": args.workers},
+            "mqtt": {
+                "enabled": True,
+                # Nothing listens there: the outbox keeps everything, as during an outage.
+                "url": broker_url or f"mqtt://127.0.0.1:{free_loopback_port()}",
+                "telemetry_period_s": TELEMETRY_PERIOD_S,
+            },
+            "status": {"socket": workdir / "status.sock", "state_file": state_dir / "status.json"},
+        }
+    )
+
+
+def _run_agent(
+    args: argparse.Namespace,
+    simulator: HeaterSimulator,
+    broker_url: str | None,
+    workdir: Path,
+    duration_s: float,
+) -> int:
+    config = _config(args, simulator, broker_url, workdir)
+    world = simulator.world
+    # One control period per power period at least: at x144 a real second is 144 simulated.
+    control_period_s = max(config.control.period_s, args.speed * config.power.period_s)
+    agent = Agent(
+        config,
+        plant_clock=lambda: world.sim_time_s,
+        control_period_s=control_period_s,
+    )
+    try:
+        agent.start()
+    except AgentStartError as error:
+        print(f"boiler-agent simulate: {error}", file=sys.stderr)
+        return 1
+    console.print(
+        f"[bold]heater[/] {simulator.preset.name} on {simulator.port}; "
+        f"{duration_s / 3600:g} h simulated at x{args.speed:g} "
+        f"(about {duration_s / args.speed / 60:.0f} min); Ctrl-C ends it early"
+    )
+    start_sim = world.sim_time_s
+    day_start = (args.start_day - 1) * DAY_S
+    trace = Trace()
+    next_sample = [start_sim]
+
+    def finished() -> bool:
+        now = world.sim_time_s
+        if now >= next_sample[0]:
+            next_sample[0] = now + TRACE_EVERY_SIM_S
+            trace.append(_sample(agent, simulator, now - day_start))
+        return now - start_sim >= duration_s
+
+    show_live = console.is_terminal and not args.json
+    live = Live(
+        get_renderable=lambda: _view(agent, simulator, start_sim),
+        console=console,
+        refresh_per_second=2,
+        transient=False,
+    )
+    started = time.monotonic()
+    try:
         if show_live:
             live.start()
-        last_line = 0.0
-        try:
-            while simulator.world.sim_time_s - start_sim < duration_s:
-                link.heartbeat(power)
-                view.extra = _truth_rows(simulator, start_sim, power)
-                if show_live:
-                    live.update(view.table("boiler-agent simulate"))
-                elif not args.json and time.monotonic() - last_line >= 5.0:
-                    last_line = time.monotonic()
-                    console.print(view.line())
-                time.sleep(HEARTBEAT_PERIOD_S)
-        except KeyboardInterrupt:
-            console.print("interrupted")
-        finally:
-            if show_live:
-                live.stop()
-        summary = _summary(simulator, link, start_sim)
+        agent.run(until=finished)
+    except KeyboardInterrupt:
+        agent.request_stop("interrupted")
+        agent.shutdown()
+    finally:
+        if show_live:
+            live.stop()
+    summary = _summary(agent, simulator, start_sim, broker_url, time.monotonic() - started)
+    if len(trace):
+        plot_trace(
+            trace,
+            args.plot,
+            title=f"boiler-agent simulate: {simulator.preset.name}, day {args.start_day}",
+            temp_label="tank temperature"
+            if summary["heater_kind"] == "boiler"
+            else "room temperature",
+            rated_power_w=float(simulator.preset.rated_power_w),
+        )
+        summary["plot"] = str(args.plot)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary), flush=True)
     else:
+        table = Table(title="boiler-agent simulate: summary", show_header=False)
         for key, value in summary.items():
-            console.print(f"{key:>22}: {value}")
+            table.add_row(key, str(value))
+        console.print(table)
     return 0
 
 
-def _truth_rows(simulator: HeaterSimulator, start_sim: float, power: float) -> dict[str, str]:
-    world = simulator.world.snapshot()
-    hours = (world.sim_time_s - start_sim) / 3600.0
-    day, rest = divmod(world.sim_time_s, 86400.0)
-    clock = f"day {int(day) + 1} {int(rest // 3600):02d}:{int(rest % 3600 // 60):02d}"
-    return {
-        "simulated time": f"{clock} ({hours:.1f} h run, x{simulator.world.speed:g})",
-        "outdoor": f"{world.outdoor_c:6.2f} °C",
-        "power applied": f"{power:.0f} W; heat delivered {world.heat_delivered_kwh:.2f} kWh",
-    }
-
-
-def _summary(simulator: HeaterSimulator, link: HeaterLink, start_sim: float) -> dict[str, object]:
+def _sample(agent: Agent, simulator: HeaterSimulator, time_of_run_s: float) -> TraceSample:
     world = simulator.world.snapshot()
     first = simulator.preset.sensors[0]
-    stats = link.stats
+    return TraceSample(
+        sim_time_s=time_of_run_s,
+        temp_c=world.temperatures_c.get(first),
+        setpoint_c=agent.target.setpoint_c if agent.target else None,
+        outdoor_c=world.outdoor_c,
+        heat_demand_w=agent.demand_w,
+        power_w=agent.measured_w,
+        workers=len(agent.scheduler.running_indices()) if agent.state == "running" else 0,
+    )
+
+
+def _view(agent: Agent, simulator: HeaterSimulator, start_sim: float) -> Group:
+    world = simulator.world.snapshot()
+    hours = (world.sim_time_s - start_sim) / 3600.0
+    day, rest = divmod(world.sim_time_s, DAY_S)
+    clock = f"day {int(day) + 1} {int(rest // 3600):02d}:{int(rest % 3600 // 60):02d}"
+    extra = Table(show_header=False, box=None)
+    extra.add_row("simulated time", f"{clock} ({hours:.1f} h run, x{simulator.world.speed:g})")
+    extra.add_row("outdoor (weather)", f"{world.outdoor_c:.1f} °C")
+    extra.add_row("telemetry sent", str(agent.telemetry_sent))
+    return Group(render_status(agent.status()), extra)
+
+
+def _summary(
+    agent: Agent,
+    simulator: HeaterSimulator,
+    start_sim: float,
+    broker_url: str | None,
+    wall_s: float,
+) -> dict[str, Any]:
+    world = simulator.world.snapshot()
+    first = simulator.preset.sensors[0]
+    target = agent.target
     return {
         "preset": simulator.preset.name,
+        "heater_kind": agent.config.heater.kind,
         "simulated_hours": round((world.sim_time_s - start_sim) / 3600.0, 2),
+        "wall_minutes": round(wall_s / 60.0, 2),
         "final_temp_c": round(world.temperatures_c[first], 2),
-        "setpoint_c": world.setpoint_c,
+        "setpoint_c": target.setpoint_c if target else world.setpoint_c,
         "outdoor_c": round(world.outdoor_c, 2),
         "energy_kwh": round(world.heat_delivered_kwh, 3),
-        "frames_rx": stats.frames_rx,
-        "frames_tx": stats.frames_tx,
-        "frame_errors": stats.decoder.errors,
-        "rtt_avg_ms": None if stats.rtt_avg_ms is None else round(stats.rtt_avg_ms, 2),
-        "lease_expiries": stats.lease_expiries,
+        "agent_energy_kwh": round(agent.energy.total_kwh, 3),
+        "jobs_done": agent.jobs_done,
+        "telemetry_sent": agent.telemetry_sent,
+        "broker": broker_url or "none (outbox only)",
+        "safety_trips": sorted(agent.trips),
+        "workers": agent.power.allocator.max_workers,
+        "link_frames_rx": agent.heater.link.stats.frames_rx,
+        "sensor": SensorKind(first).name.lower(),
+        "pid": os.getpid(),
     }

@@ -186,6 +186,12 @@ class JobStore:
         rows = self._db.execute(query + " ORDER BY created LIMIT ?", (*args, limit)).fetchall()
         return [_job(row) for row in rows]
 
+    def count_jobs(self, state: JobState, *, filler: bool) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM jobs WHERE state = ? AND filler = ?", (state.value, int(filler))
+        ).fetchone()
+        return int(row[0])
+
     def shards(self, job_id: str) -> list[ShardRecord]:
         rows = self._db.execute(
             "SELECT * FROM shards WHERE job_id = ? ORDER BY idx", (job_id,)

@@ -486,7 +486,7 @@ class Agent:
             if self._birth_sent_for != identity.boot_id:
                 self._birth_sent_for = identity.boot_id
                 self.fleet.publish_birth(self._birth())
-            if reason != "handshake" or self.heater.links_lost:
+            if self.heater.links_lost:
                 self.fleet.publish_event("link_back", reason[:200])
 
     # -- commands ---------------------------------------------------------------------------

@@ -152,6 +152,7 @@ class Agent:
         self.trips: dict[str, str] = {}
         self.telemetry_sent = 0
         self._ready_sent = False
+        self._last_status: AgentStatus | None = None
         self._jobs_done_at_stop = 0
         self._birth_sent_for: int | None = None
         self._next_period = 0.0
@@ -322,6 +323,7 @@ class Agent:
         self._jobs_done_at_stop = self.jobs_done
         self.scheduler.store.close()
         self.state = "stopped"
+        self._last_status = self._snapshot()
         self._write_status()
         if self._status_server is not None:
             self._status_server.stop()
@@ -370,6 +372,7 @@ class Agent:
         self.notifier.watchdog()  # from the loop itself: a stalled loop gets us restarted
         if not self._ready_sent and self.heater.readings is not None:
             self._ready_sent = True
+            self._last_status = self._snapshot()
             self.notifier.ready(self.status_line())
             log.info("ready: first readings in from %s", self.config.serial.port)
         if self.fleet is not None:
@@ -380,6 +383,7 @@ class Agent:
             self.fleet.housekeeping()
         if now >= self._next_status:
             self._next_status = now + STATUS_EVERY_S
+            self._last_status = self._snapshot()
             self._write_status()
             self.notifier.status(self.status_line())
 
@@ -669,7 +673,19 @@ class Agent:
         }
 
     def status(self) -> AgentStatus:
-        """A snapshot for `boiler-agent status`; safe to call from the status thread."""
+        """The latest snapshot, for other threads (the status socket, a live view).
+
+        Built by the loop's own thread every STATUS_EVERY_S: the job store's SQLite connection
+        belongs to that thread, and a snapshot must not take locks the loop needs.
+        """
+        snapshot = self._last_status
+        if snapshot is None:
+            snapshot = self._snapshot(with_store=False)  # before the loop's first snapshot
+            self._last_status = snapshot
+        return snapshot
+
+    def _snapshot(self, *, with_store: bool = True) -> AgentStatus:
+        """A snapshot; `with_store` only on the loop's thread (it reads the job store)."""
         identity = self.heater.identity if hasattr(self, "heater") else None
         readings = self.heater.readings if hasattr(self, "heater") else None
         temps: dict[str, float | None] = {}
@@ -728,7 +744,7 @@ class Agent:
             else 0,
             workers_max=self.power.allocation.workers if hasattr(self, "power") else 0,
             duty=round(self.power.allocation.duty, 3) if hasattr(self, "power") else 0.0,
-            jobs=self._job_counts() if self.state not in ("stopped", "starting") else {},
+            jobs=self._job_counts() if with_store and self.state == "running" else {},
             link=link,
             broker=broker,
             safety_trips=[f"{kind}: {reason}" for kind, reason in sorted(self.trips.items())],

@@ -1,0 +1,105 @@
+"""`boiler-agent run` speaks systemd's notify protocol and answers `boiler-agent status`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from boiler_agent.paths import default_cache_dir
+from firmware_bridge.simulator.server import HeaterSimulator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+
+def _datagrams(sock: socket.socket, until: str, timeout_s: float) -> list[str]:
+    """Every notification until one contains `until`."""
+    got: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        try:
+            got.append(sock.recv(4096).decode())
+        except TimeoutError:
+            break
+        if until in got[-1]:
+            return got
+    raise AssertionError(f"no {until!r} in {timeout_s} s; got {got[-5:]}")
+
+
+def test_ready_watchdog_status_reload_and_stop(tmp_path: Path) -> None:
+    notify_path = tmp_path / "notify.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))
+    status_socket = tmp_path / "status.sock"
+    config = tmp_path / "agent.toml"
+    with HeaterSimulator("room", speed=144, start_day=20, link_path=tmp_path / "tty") as sim:
+        config.write_text(
+            f"""
+state_dir = "{tmp_path / "state"}"
+cache_dir = "{default_cache_dir()}"
+[heater]
+id = "h1"
+[serial]
+port = "{sim.port}"
+[power]
+max_workers = 1
+[mqtt]
+enabled = false
+[status]
+socket = "{status_socket}"
+""",
+            encoding="utf-8",
+        )
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "boiler_agent.cli", "run", "--config", str(config)],
+            cwd=ROOT,
+            env={
+                "NOTIFY_SOCKET": str(notify_path),
+                "WATCHDOG_USEC": "30000000",
+                "PATH": "/usr/bin:/bin",
+                "HOME": str(tmp_path),
+            },
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            ready = _datagrams(notify, "READY=1", 60)
+            assert any("STATUS=" in d for d in ready[-1:])  # READY carries the first status
+            later = _datagrams(notify, "WATCHDOG=1", 5)  # from the control loop, every period
+            assert later
+
+            shown = subprocess.run(
+                [sys.executable, "-m", "boiler_agent.cli", "status", "--socket", str(status_socket),
+                 "--json"],
+                cwd=ROOT, capture_output=True, text=True, timeout=30, check=False,
+            )  # fmt: skip
+            assert shown.returncode == 0, shown.stderr
+            status = json.loads(shown.stdout)
+            assert status["heater_id"] == "h1" and status["state"] == "running"
+            assert status["heater"]["kind"] == "room"
+            assert status["temperatures_c"]["air"] is not None
+
+            agent.send_signal(signal.SIGHUP)
+            reload = _datagrams(notify, "RELOADING=1", 10)
+            assert reload
+            assert _datagrams(notify, "READY=1", 10)
+
+            agent.send_signal(signal.SIGTERM)
+            assert _datagrams(notify, "STOPPING=1", 10)
+            assert agent.wait(30) == 0
+        finally:
+            if agent.poll() is None:
+                agent.kill()
+            stderr = agent.communicate()[1]
+            notify.close()
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert not status_socket.exists()  # removed at stop

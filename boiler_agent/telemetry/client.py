@@ -42,6 +42,7 @@ from boiler_agent.telemetry.outbox import Outbox, OutboxMessage, OutboxStats, Pr
 log = logging.getLogger(__name__)
 
 DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
+COALESCE_S = 0.002
 
 
 class BrokerUrlError(ValueError):
@@ -382,6 +383,8 @@ class FleetClient:
         next_expiry = 0.0
         while not self._stopping.is_set():
             self._wake.wait(timeout=0.5)
+            # Let a burst of puts land first: one query for many rows, not one per row.
+            time.sleep(COALESCE_S)
             self._wake.clear()
             try:
                 self._drain_acks()

@@ -240,30 +240,31 @@ class Outbox:
         in that class, so rows in flight are not fetched twice.
         """
         after = after or {}
-        out: list[OutboxMessage] = []
+        # One query over the three classes: the (priority, id) index serves the ORDER BY.
+        condition = " OR ".join("(priority = ? AND id > ?)" for _ in Priority)
+        arguments: list[int] = []
+        for priority in Priority:
+            arguments += [int(priority), after.get(int(priority), 0)]
         with self._lock:
-            for priority in Priority:
-                if len(out) >= limit:
-                    break
-                rows = self._db.execute(
-                    "SELECT id, priority, created, topic, payload, qos, retain, correlation,"
-                    " replayable FROM messages WHERE priority = ? AND id > ? ORDER BY id LIMIT ?",
-                    (int(priority), after.get(int(priority), 0), limit - len(out)),
-                ).fetchall()
-                out.extend(
-                    OutboxMessage(
-                        id=row[0],
-                        priority=Priority(row[1]),
-                        created=row[2],
-                        topic=row[3],
-                        payload=bytes(row[4]),
-                        qos=row[5],
-                        retain=bool(row[6]),
-                        correlation=None if row[7] is None else bytes(row[7]),
-                        replayable=bool(row[8]),
-                    )
-                    for row in rows
-                )
+            rows = self._db.execute(
+                "SELECT id, priority, created, topic, payload, qos, retain, correlation,"
+                f" replayable FROM messages WHERE {condition} ORDER BY priority, id LIMIT ?",
+                (*arguments, limit),
+            ).fetchall()
+        out = [
+            OutboxMessage(
+                id=row[0],
+                priority=Priority(row[1]),
+                created=row[2],
+                topic=row[3],
+                payload=bytes(row[4]),
+                qos=row[5],
+                retain=bool(row[6]),
+                correlation=None if row[7] is None else bytes(row[7]),
+                replayable=bool(row[8]),
+            )
+            for row in rows
+        ]
         return out
 
     def ack(self, ids: Iterable[int]) -> int:

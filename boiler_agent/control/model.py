@@ -22,6 +22,9 @@ PRIOR_VARIANCE = 10.0
 # (plus DROP_SLACK_K_PER_H) is an unmodelled disturbance, such as a hot-water draw: skip it.
 DROP_FACTOR = 2.0
 DROP_SLACK_K_PER_H = 1.0
+# After the caller reports a disturbance, leave this many windows unfitted: heat stored in
+# the heater or in layers the sensor does not see is still coming out.
+QUIET_WINDOWS = 2
 MAX_TRACE = 1e3  # keep the covariance bounded through long stretches without excitation
 # Bounds, in multiples of the rated power: UA from P/2000 to P/3 W/K, C from 100 s to 1e5 s.
 UA_BOUNDS_PER_W = (1 / 2000, 1 / 3)
@@ -44,12 +47,21 @@ class ThermalModel:
         self._sum_p = self._sum_diff = self._sum_dt = 0.0
         self.updates = 0
         self.rejected = 0
+        self.skipped = 0
+        self._quiet_until_s = -math.inf
         self._prior_loss_per_k_h = K_PER_H / PRIOR_TAU_S
 
-    def _plausible(self, rate_k_h: float, mean_diff_k: float) -> bool:
-        """False for a fall no loss to the boundary explains: a draw or an open window."""
+    def _plausible(self, rate_k_h: float, mean_diff_k: float, power_fraction: float) -> bool:
+        """False for a window no first-order plant explains.
+
+        A fall faster than the loss to the boundary (a draw, an open window), or a rise faster
+        than the heat applied could cause in the smallest plant allowed (heat stored in the
+        heater or in a layer of a tank the sensor does not see, coming out).
+        """
         loss = max(self._prior_loss_per_k_h, self.theta[1] / REF_K) * max(mean_diff_k, 0.0)
-        return rate_k_h >= -(DROP_FACTOR * loss + DROP_SLACK_K_PER_H)
+        rise = K_PER_H * power_fraction / C_BOUNDS_PER_W[0]
+        slack = DROP_SLACK_K_PER_H
+        return -(DROP_FACTOR * loss + slack) <= rate_k_h <= rise + slack
 
     @property
     def capacity_j_k(self) -> float:
@@ -63,8 +75,21 @@ class ThermalModel:
         raw = self.theta[1] * self.capacity_j_k / (K_PER_H * REF_K)
         return clamp(raw, low * self.max_power_w, high * self.max_power_w)
 
-    def observe(self, now_s: float, measured_c: float, outdoor_c: float, power_w: float) -> None:
-        """Record a sample; `power_w` is the heat applied since the previous sample."""
+    def observe(
+        self,
+        now_s: float,
+        measured_c: float,
+        outdoor_c: float,
+        power_w: float,
+        disturbed: bool = False,
+    ) -> None:
+        """Record a sample; `power_w` is the heat applied since the previous sample.
+
+        `disturbed`: the caller knows a disturbance is under way or being recovered from;
+        windows that start within QUIET_WINDOWS windows after such a sample are not fitted.
+        """
+        if disturbed:
+            self._quiet_until_s = now_s + QUIET_WINDOWS * WINDOW_S
         diff = measured_c - outdoor_c
         if self._start is None or self._last is None:
             self._start = self._last = (now_s, measured_c, diff)
@@ -82,7 +107,9 @@ class ThermalModel:
             mean_p = self._sum_p / self._sum_dt
             mean_diff = self._sum_diff / self._sum_dt
             rate = (measured_c - start_c) / (now_s - start_s) * K_PER_H
-            if self._plausible(rate, mean_diff):
+            if start_s < self._quiet_until_s:
+                self.skipped += 1
+            elif self._plausible(rate, mean_diff, mean_p / self.max_power_w):
                 self._update([mean_p / self.max_power_w, -mean_diff / REF_K], rate)
             else:
                 self.rejected += 1

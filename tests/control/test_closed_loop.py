@@ -1,18 +1,29 @@
-"""The control laws in closed loop on the simulator's room plant, and the control benchmark."""
+"""The control laws in closed loop on the simulator's plants, and the control benchmark."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
 
 import pytest
 
 from boiler_agent.benchmarks import control as bench
-from boiler_agent.control.closed_loop import simulate
-from boiler_agent.control.controllers import build_controller
-from firmware_bridge.simulator.plant import PRESETS
+from boiler_agent.control.closed_loop import COMFORT_BAND_K, metrics, simulate
+from boiler_agent.control.controllers import Controller, build_controller
+from firmware_bridge.simulator.plant import (
+    AMBIENT,
+    PRESETS,
+    WATER_J_PER_L_K,
+    Link,
+    Node,
+    PlantPreset,
+)
 from firmware_bridge.simulator.weather import DEFAULT_WEATHER_FILE, WeatherSeries
 
 ROOM = PRESETS["room"]
+BOILER = PRESETS["boiler"]
+STEADY = WeatherSeries.constant(5.0)
 
 
 def test_default_holds_a_room_within_half_a_kelvin_in_steady_weather() -> None:
@@ -39,3 +50,111 @@ def test_benchmark_runs_one_day_and_reports_every_key(capsys: pytest.CaptureFixt
     for kind in ("default", "pi", "bangbang"):
         assert set(bench.KEYS) <= set(line[kind]), f"{kind} lacks keys: {line[kind]}"
     assert len(line["targets"]) == 6
+
+
+class FullPowerBelowBand:
+    """The bound for any law that reacts: full power whenever below the top of the useful band.
+
+    Every joule it can, as early as it can, with none of it wasted; it cycles on every draw.
+    """
+
+    def __init__(self, max_power_w: float) -> None:
+        self.max_power_w = max_power_w
+
+    def step(
+        self,
+        now_s: float,
+        measured_c: float,
+        setpoint_c: float,
+        outdoor_c: float | None = None,
+        next_setpoint: tuple[float, float] | None = None,
+    ) -> float:
+        return self.max_power_w if measured_c < setpoint_c + COMFORT_BAND_K else 0.0
+
+
+def _scores(preset: PlantPreset, days: float) -> dict[str, dict[str, float]]:
+    laws: dict[str, Controller] = {
+        kind: build_controller(kind, preset.rated_power_w, 30.0)
+        for kind in ("default", "pi", "bangbang")
+    }
+    laws["bound"] = FullPowerBelowBand(preset.rated_power_w)
+    return {name: metrics(simulate(law, preset, STEADY, days=days)) for name, law in laws.items()}
+
+
+def test_default_recovers_from_hot_water_draws_about_as_well_as_full_power_can() -> None:
+    scores = _scores(BOILER, days=4)
+    d, b, p, bound = scores["default"], scores["bangbang"], scores["pi"], scores["bound"]
+    assert d["discomfort_kh"] <= 1.1 * bound["discomfort_kh"], f"far from the bound: {scores}"
+    assert d["discomfort_kh"] <= b["discomfort_kh"], f"worse than bang-bang: {scores}"
+    assert d["discomfort_kh"] <= 0.7 * p["discomfort_kh"], f"not clearly better than PI: {scores}"
+    assert d["valorisation"] >= 0.97, f"heat wasted above the useful band: {d}"
+    assert d["worker_switches"] < b["worker_switches"], (
+        f"more worker cycles than bang-bang: {scores}"
+    )
+
+
+def _tank(litres: float, power_w: int) -> PlantPreset:
+    """A tank none of the laws was tuned on: other volume, power, exchanger and insulation."""
+    layer = litres / 2 * WATER_J_PER_L_K
+    return dataclasses.replace(
+        BOILER,
+        name=f"tank_{litres:.0f}l",
+        rated_power_w=power_w,
+        nodes=(
+            Node("tank_top", layer, 55.0),
+            Node("tank_bottom", layer, 50.0),
+            Node("heater", 30_000.0, 50.0),
+        ),
+        links=(
+            Link("heater", "tank_bottom", 200.0),
+            Link("tank_bottom", "tank_top", 2.0, buoyant_w_k=1000.0),
+            Link("tank_top", AMBIENT, 1.5),
+            Link("tank_bottom", AMBIENT, 1.0),
+            Link("heater", AMBIENT, 0.2),
+        ),
+    )
+
+
+def test_default_serves_an_unseen_tank_without_tuning() -> None:
+    scores = _scores(_tank(300.0, 3000), days=4)
+    d, b, p, bound = scores["default"], scores["bangbang"], scores["pi"], scores["bound"]
+    assert d["discomfort_kh"] <= 1.25 * bound["discomfort_kh"], f"far from the bound: {scores}"
+    assert d["discomfort_kh"] <= 1.05 * b["discomfort_kh"], f"worse than bang-bang: {scores}"
+    assert d["discomfort_kh"] <= 0.7 * p["discomfort_kh"], f"not clearly better than PI: {scores}"
+    assert d["valorisation"] >= 0.97, f"heat wasted above the useful band: {d}"
+    assert d["worker_switches"] <= b["worker_switches"], (
+        f"more worker cycles than bang-bang: {scores}"
+    )
+
+
+class NoisySensor:
+    """The law behind a sensor with white noise of `sigma_k`, seeded."""
+
+    def __init__(self, law: Controller, sigma_k: float) -> None:
+        self.law, self.sigma_k, self.rng = law, sigma_k, random.Random(3)
+
+    def step(
+        self,
+        now_s: float,
+        measured_c: float,
+        setpoint_c: float,
+        outdoor_c: float | None = None,
+        next_setpoint: tuple[float, float] | None = None,
+    ) -> float:
+        reading = measured_c + self.rng.gauss(0.0, self.sigma_k)
+        return self.law.step(now_s, reading, setpoint_c, outdoor_c, next_setpoint)
+
+
+def test_sensor_noise_does_not_cycle_the_workers_of_a_room() -> None:
+    scores = {
+        kind: metrics(
+            simulate(NoisySensor(build_controller(kind, 500.0, 30.0), 0.05), ROOM, STEADY, days=2)
+        )
+        for kind in ("default", "bangbang")
+    }
+    d, b = scores["default"], scores["bangbang"]
+    assert d["discomfort_kh"] <= 0.1, f"noise of 0.05 K cost comfort: {d}"
+    assert d["tracking_rms_k"] <= 0.1, f"noise of 0.05 K was taken for disturbances: {d}"
+    assert d["worker_switches"] <= 0.5 * b["worker_switches"], (
+        f"noise reached the workers: {scores}"
+    )

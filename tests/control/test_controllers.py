@@ -1,8 +1,10 @@
-"""Control laws: limits, hysteresis, anti-windup, parameter errors, online model learning."""
+"""Control laws: limits, hysteresis, anti-windup, parameter errors, online model learning,
+and the default law's answer to disturbances."""
 
 from __future__ import annotations
 
 import math
+import random
 
 import pytest
 
@@ -87,6 +89,84 @@ def test_sudden_drops_like_hot_water_draws_are_kept_out_of_the_fit() -> None:
         outdoor = 5.0 + 5.0 * math.sin(now / 86_400 * 2 * math.pi)
         setpoint = 20.0 if 7 <= hour < 22 else 16.0
         plant.step(30.0, controller.step(now, plant.temp, setpoint, outdoor), outdoor)
-    assert controller.model.rejected > 0, "the drops were seen as disturbances"
-    c = controller.model.capacity_j_k
+    model = controller.model
+    assert model.rejected + model.skipped > 0, "the drops were not seen as disturbances"
+    c = model.capacity_j_k
     assert c == pytest.approx(400_000.0, rel=0.35), f"C learnt {c:.0f} J/K despite the drops"
+
+
+def _closed_loop(
+    plant: FirstOrderPlant, controller: ModelBased, steps: int, noise_k: float = 0.0
+) -> list[float]:
+    """Step plant and controller together at 30 s, 20 °C setpoint, 5 °C outdoor; the powers."""
+    readings = random.Random(7)
+    powers = []
+    for k in range(steps):
+        reading = plant.temp + readings.gauss(0.0, noise_k) if noise_k else plant.temp
+        power = controller.step(k * 30.0, reading, 20.0, 5.0)
+        plant.step(30.0, power, 5.0)
+        powers.append(power)
+    return powers
+
+
+def test_a_sudden_fall_gets_full_power_until_back_at_the_reference() -> None:
+    plant = FirstOrderPlant(400_000.0, 25.0, 20.0)
+    controller = ModelBased(800.0, 30.0)
+    settled = _closed_loop(plant, controller, 2880)
+    assert max(settled[-240:]) < 800.0, "not settled below full power after a day"
+    plant.temp -= 0.3  # within 30 s: a draw, not a slow loss
+    powers = []
+    for k in range(2880, 2880 + 240):
+        powers.append(controller.step(k * 30.0, plant.temp, 20.0, 5.0))
+        if plant.temp >= 20.0 - 0.05:
+            break
+        plant.step(30.0, powers[-1], 5.0)
+    assert set(powers[:-1]) == {800.0}, f"a sudden fall must get full power until back: {powers}"
+    assert powers[-1] < 800.0, "still at full power back at the setpoint"
+
+
+def test_sensor_noise_is_not_taken_for_a_disturbance() -> None:
+    plant = FirstOrderPlant(400_000.0, 25.0, 20.0)
+    controller = ModelBased(800.0, 30.0)
+    powers = _closed_loop(plant, controller, 2 * 2880, noise_k=0.05)
+    assert controller.forecast.onsets == 0, "noise of 0.05 K was taken for sudden falls"
+    late = powers[2880:]
+    spread = max(late) - min(late)
+    assert spread < 0.25 * 800.0, f"noise of 0.05 K moved the power over {spread:.0f} W"
+
+
+def _drops_daily(times_of_day_h: list[float]) -> tuple[list[float], list[float]]:
+    """A plant held at 20 °C that loses 3 K at once, one day per given time of day (hours).
+
+    Returns the power and the temperature at every step.
+    """
+    plant = FirstOrderPlant(400_000.0, 25.0, 20.0)
+    controller = build_controller("default", 800.0, 30.0)
+    drops = {round((day * 24 + hour) * 120) for day, hour in enumerate(times_of_day_h)}
+    powers, temps = [], []
+    for k in range(len(times_of_day_h) * 2880):
+        if k in drops:
+            plant.temp -= 3.0
+        power = controller.step(k * 30.0, plant.temp, 20.0, 5.0)
+        powers.append(power)
+        temps.append(plant.temp)
+        plant.step(30.0, power, 5.0)
+    return powers, temps
+
+
+def test_a_disturbance_that_recurs_daily_is_met_with_full_power_ahead_of_it() -> None:
+    powers, temps = _drops_daily([12.0, 12.0, 12.0, 12.0])
+    for day in (2, 3):
+        drop = round((day * 24 + 12.0) * 120)
+        ahead = powers[drop - 10 : drop]
+        assert 800.0 in ahead, f"day {day}: no full power in the 5 minutes before the drop"
+    first = round(12.0 * 120)
+    assert 800.0 not in powers[first - 10 : first], "full power before a drop never seen yet"
+    assert max(temps[2880:]) <= 20.5 + 0.1, "the precharge heated above the useful band"
+
+
+def test_disturbances_at_random_times_are_not_forecast() -> None:
+    powers, _ = _drops_daily([3.0, 15.5, 9.25, 20.0])
+    for day, hour in enumerate([3.0, 15.5, 9.25, 20.0]):
+        drop = round((day * 24 + hour) * 120)
+        assert 800.0 not in powers[drop - 10 : drop], f"day {day}: full power before a surprise"

@@ -145,7 +145,8 @@ def run(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             flops = _kernel_flops(name, params)
             if flops is not None:
                 row["gflops"] = round(flops / numba_s / 1e9, 2)
-                row["fraction_of_dgemm"] = round(flops / numba_s / 1e9 / dgemm, 3)
+                # Significant figures, not decimals: a tiny, slow run must not round to zero.
+                row["fraction_of_dgemm"] = float(f"{flops / numba_s / 1e9 / dgemm:.4g}")
             if name == "option_mc":
                 generator_s, _ = _best(
                     partial(reference.option_mc_numpy_generator, params), args.repeats

@@ -44,6 +44,7 @@ from boiler_agent.power.allocator import PowerAllocator
 from boiler_agent.power.cpu_temp import cpu_package_temperature
 from boiler_agent.power.duty import DutyCycler
 from boiler_agent.power.loop import PowerLoop
+from boiler_agent.power.probe import probe_all
 from boiler_agent.runtime.sd_notify import Notifier
 from boiler_agent.runtime.status import StatusFile, StatusServer
 from boiler_agent.runtime.status_model import AgentStatus, HeaterInfo, StatusError
@@ -84,6 +85,8 @@ FILLER = FillerJob(
         "seed": 1,
     },
 )
+# config `power.actuators` name -> the probed knob's name prefix
+KNOB_PREFIXES = {"rapl": "rapl", "cpufreq": "cpufreq", "pstate": "intel_pstate", "cgroup": "cgroup"}
 SENSOR_NAMES = {
     SensorKind.ROOM_AIR: "air",
     SensorKind.TANK_TOP: "water",
@@ -153,6 +156,7 @@ class Agent:
         self.telemetry_sent = 0
         self._ready_sent = False
         self._last_status: AgentStatus | None = None
+        self.knobs_found: list[str] = []
         self._jobs_done_at_stop = 0
         self._birth_sent_for: int | None = None
         self._next_period = 0.0
@@ -196,6 +200,7 @@ class Agent:
         self.scheduler.set_active(0)
         self._workers = workers
         self._build_power(rated_power_w=config.heater.rated_power_w)
+        self._probe_knobs()
         if config.mqtt.enabled:
             self.fleet = self._build_fleet()
             if config.compute.accept_jobs:
@@ -238,6 +243,28 @@ class Agent:
         if hasattr(self, "power"):
             self.power.cycler.release()
         self.power = PowerLoop(self.scheduler, allocator, cycler, watts_per_busy_core=per_core)
+
+    def _probe_knobs(self) -> None:
+        """Probe the sysfs power knobs the config allows and report them, one line each.
+
+        Only workers and duty cycling drive the heat today; the knobs found are reported so an
+        operator sees what this machine offers (and what thermald or permissions hold back).
+        """
+        prefixes = tuple(
+            KNOB_PREFIXES[name] for name in self.config.power.actuators if name in KNOB_PREFIXES
+        )
+        if not prefixes:
+            return
+        found = [
+            info
+            for info in probe_all(self.config.power.sysfs_root)
+            if info.name.startswith(prefixes)
+        ]
+        self.knobs_found = [info.name for info in found if info.usable]
+        log.info(
+            "power: driving workers and duty cycling; sysfs knobs found: %s",
+            ", ".join(info.describe() for info in found) or "none",
+        )
 
     def _build_fleet(self) -> FleetSide:
         config = self.config

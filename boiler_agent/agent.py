@@ -383,7 +383,7 @@ class Agent:
         temp, reading_at = self.heater.controlled_temp()
         accepted = self.heater.identity is not None
         if plant_now >= self._next_control:
-            self._next_control = plant_now + self.control_period_s
+            self._next_control = max(self._next_control + self.control_period_s, plant_now)
             self.demand_w = self._control(plant_now, temp)
         # Until the first readings of this MCU there is nothing to judge (and no heat anyway).
         judged = accepted and self.heater.readings is not None
@@ -405,11 +405,13 @@ class Agent:
         if self.fleet is not None:
             self.fleet.publish_state(self._state_payload())
             if now >= self._next_telemetry:
-                self._next_telemetry = now + self.config.mqtt.telemetry_period_s
+                self._next_telemetry = max(
+                    self._next_telemetry + self.config.mqtt.telemetry_period_s, now
+                )
                 self._publish_telemetry()
             self.fleet.housekeeping()
         if now >= self._next_status:
-            self._next_status = now + STATUS_EVERY_S
+            self._next_status = max(self._next_status + STATUS_EVERY_S, now)
             self._last_status = self._snapshot()
             self._write_status()
             self.notifier.status(self.status_line())

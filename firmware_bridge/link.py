@@ -116,6 +116,7 @@ class HeaterLink:
         self._heartbeats_in_flight: dict[int, float] = {}  # seq -> sent at
         self._last_mcu_seq: int | None = None
         self._handshake_reason = "handshake"
+        self._open_failure_logged = False
         self._reset_handshake_timers(0.0)
 
     # --- caller API ------------------------------------------------------------------------
@@ -256,13 +257,15 @@ class HeaterLink:
         try:
             self._port.open()
         except (serial.SerialException, OSError, ValueError) as exc:
-            first = self.stats.reconnects == 0 and self.stats.handshakes == 0
+            # Once per outage: a port missing for a day must not write a line every 5 s.
             log.log(
-                logging.WARNING if first else logging.DEBUG,
-                "cannot open heater port %s: %s; retrying",
+                logging.DEBUG if self._open_failure_logged else logging.WARNING,
+                "cannot open heater port %s: %s; retrying every %g s at most",
                 self.url,
-                exc,
+                _reason(exc),
+                RECONNECT_MAX_S,
             )
+            self._open_failure_logged = True
             return False
         with self._lock:
             if self._stop.is_set():  # close() came while we were opening
@@ -270,6 +273,7 @@ class HeaterLink:
                 return False
             if self.stats.handshakes:
                 self.stats.reconnects += 1
+            self._open_failure_logged = False
             log.info("opened heater port %s", self.url)
             now = self.clock()
             self._begin_handshake(now, "port opened")
@@ -494,3 +498,13 @@ def _type_name(code: int) -> str:
         return MessageType(code).name
     except ValueError:
         return f"type {code:#04x}"
+
+
+def _reason(error: Exception) -> str:
+    """pyserial repeats the path inside its message; the OS's words are enough after ours."""
+    cause = error.__cause__ or error.__context__
+    for candidate in (error, cause):
+        strerror = getattr(candidate, "strerror", None)
+        if isinstance(strerror, str) and strerror:
+            return strerror
+    return str(error)

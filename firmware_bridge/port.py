@@ -15,7 +15,8 @@ import serial
 
 from firmware_bridge.recording import RX, TX, ByteRecorder
 
-READ_TIMEOUT_S = 0.02
+# How long a read waits for the first byte: the I/O thread's idle wake-up (20/s).
+READ_TIMEOUT_S = 0.05
 # A line that stops draining (a hung USB device, a stalled serial server) must not block the
 # caller's control loop inside a write: writes give up after this and the port is reopened.
 WRITE_TIMEOUT_S = 0.2

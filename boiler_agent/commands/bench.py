@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from boiler_agent.benchmarks import control, kernels, power, preempt, serial_link, telemetry
+from boiler_agent.benchmarks import (
+    control,
+    kernels,
+    overhead,
+    power,
+    preempt,
+    serial_link,
+    telemetry,
+)
 
 # name -> (module with DESCRIPTION/__doc__, add_arguments and report; one-line help)
 BENCHMARKS = {
@@ -15,6 +23,7 @@ BENCHMARKS = {
     "control": (control, "the controllers side by side in a simulated closed loop"),
     "power": (power, "real workers tracking a stepped watt target, against lock-step duty"),
     "telemetry": (telemetry, "outbox publish rate against raw paho; a day's backlog replayed"),
+    "overhead": (overhead, "the supervisor's own CPU and memory, idle and controlling"),
 }
 
 

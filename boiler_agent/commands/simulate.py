@@ -31,7 +31,6 @@ from boiler_agent.config import AgentConfig
 from boiler_agent.durations import parse_duration
 from boiler_agent.paths import default_cache_dir
 from boiler_agent.runtime.status_view import render_status
-from boiler_agent.simulation.plot import plot_trace
 from boiler_agent.simulation.trace import Trace, TraceSample
 from boiler_agent.telemetry.local_broker import (
     BrokerUnavailableError,
@@ -233,6 +232,9 @@ def _run_agent(
             live.stop()
     summary = _summary(agent, simulator, start_sim, broker_url, time.monotonic() - started)
     if len(trace):
+        # matplotlib costs ~30 MB and most of a second: only the run that plots loads it.
+        from boiler_agent.simulation.plot import plot_trace
+
         plot_trace(
             trace,
             args.plot,

@@ -14,11 +14,12 @@ import json
 import os
 import zipfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from boiler_agent.compute.kernel_api import State
+
+if TYPE_CHECKING:
+    pass
 
 HEADER_KEY = "__checkpoint__"
 FORMAT_VERSION = 1
@@ -38,6 +39,8 @@ def checkpoint_path(directory: Path, job_id: str, shard: int, kind: str = "state
 
 
 def save(path: Path, state: State, *, job_id: str, shard: int, digest: str) -> None:
+    import numpy as np
+
     header = {"format": FORMAT_VERSION, "job_id": job_id, "shard": shard, "digest": digest}
     arrays = dict(state)
     arrays[HEADER_KEY] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
@@ -52,6 +55,8 @@ def save(path: Path, state: State, *, job_id: str, shard: int, digest: str) -> N
 
 
 def load(path: Path, *, job_id: str, shard: int, digest: str) -> State:
+    import numpy as np
+
     try:
         with np.load(path, allow_pickle=False) as archive:
             state = {name: archive[name] for name in archive.files}

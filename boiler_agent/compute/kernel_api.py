@@ -16,12 +16,16 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-import numpy as np
 from pydantic import BaseModel
 
-State = dict[str, np.ndarray[Any, Any]]  # everything a shard needs to resume: saved in checkpoints
+if TYPE_CHECKING:
+    import numpy as np
+
+    State = dict[str, np.ndarray[Any, Any]]  # everything a shard needs to resume: checkpointed
+else:
+    State = dict  # numpy stays out of the supervisor until a result is combined
 JsonValue = float | int | str | bool | None | list[Any] | dict[str, Any]
 
 

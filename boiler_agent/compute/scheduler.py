@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_INTERVAL_S = 60.0
 # Estimated power of one fully busy core, for per-job energy until the power meter exists.
 DEFAULT_WATTS_PER_CORE = 15.0
+ACCOUNT_FLUSH_S = 1.0  # CPU-time accounting is written to the store at most this often
 MAX_SHARD_ATTEMPTS = 5  # a shard that kills its worker this often fails its job
 
 
@@ -58,6 +59,8 @@ class JobScheduler:
         self.chunk_target_s = chunk_target_s
         self.active = pool.size
         self._reported: dict[int, tuple[float, int]] = {}  # worker -> (cpu_s, chunks) so far
+        self._unwritten: dict[str, tuple[float, int]] = {}  # job -> (cpu_s, chunks) not stored
+        self._flush_at = 0.0
         recovered = store.recover()
         if recovered:
             log.warning("resuming %d shard(s) left running by the last run", recovered)
@@ -106,6 +109,9 @@ class JobScheduler:
         return (not (record is not None and record.filler), task.job_id if task else "")
 
     def _preempt_filler_for_real_work(self, busy: set[tuple[str, int]]) -> None:
+        # Every tick comes here: the cheap question first, the shard query only when it matters.
+        if not self.store.has_real_work():
+            return
         waiting = self.store.next_shard(busy)
         record = self.store.get(waiting.job_id) if waiting else None
         if record is None or record.filler:
@@ -163,6 +169,10 @@ class JobScheduler:
         body = event.body
         if event.kind in ("progress", "stopped", "done"):
             self._account(event.worker, task.job_id, body)
+            # Progress arrives ~13 times a second per worker: write the sums once a second,
+            # and always before a state change, so the books match what is stored.
+            if event.kind != "progress" or time.monotonic() >= self._flush_at:
+                self._flush_accounts()
         if event.kind == "progress" and "checkpoint" in body:
             self.store.shard_checkpointed(
                 task.job_id, task.shard_index, body["units_done"], body["checkpoint"]
@@ -194,8 +204,17 @@ class JobScheduler:
         cpu, chunks = float(body["cpu_s"]), int(body["chunks"])
         self._reported[worker] = (cpu, chunks)
         cpu_delta = max(0.0, cpu - last_cpu)
-        energy_wh = cpu_delta * self.watts_per_core / 3600.0
-        self.store.account(job_id, cpu_delta, max(0, chunks - last_chunks), energy_wh)
+        pending = self._unwritten.get(job_id, (0.0, 0))
+        self._unwritten[job_id] = (
+            pending[0] + cpu_delta,
+            pending[1] + max(0, chunks - last_chunks),
+        )
+
+    def _flush_accounts(self) -> None:
+        for job_id, (cpu_s, chunks) in self._unwritten.items():
+            self.store.account(job_id, cpu_s, chunks, cpu_s * self.watts_per_core / 3600.0)
+        self._unwritten.clear()
+        self._flush_at = time.monotonic() + ACCOUNT_FLUSH_S
 
     def _finish(self, job_id: str) -> None:
         record = self.store.get(job_id)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from boiler_agent.compute.kernel_api import Shard, State
+
+# numpy is imported inside the functions that use it: the supervisor process loads it (about
+# 13 MB) only when it combines or checks results, never just to start.
+if TYPE_CHECKING:
+    import numpy as np
 
 # Seeds become a Philox key of two 32-bit words; kept below 2**63 so they fit numba's int64.
 MAX_SEED = 2**63 - 1
@@ -34,11 +38,15 @@ def fixed_shards(total_units: int, units_per_shard: int) -> list[Shard]:
 
 def exact_sum(values: np.ndarray[Any, Any]) -> float:
     """The correctly rounded sum (math.fsum): independent of order, SIMD width and machine."""
+    import numpy as np
+
     return math.fsum(values.astype(np.float64, copy=False).ravel().tolist())
 
 
 def concat(partials: list[State], key: str) -> np.ndarray[Any, Any]:
     """One array of `key` from every shard's partial, in shard (hence unit) order."""
+    import numpy as np
+
     try:
         return np.concatenate([np.asarray(partial[key]).ravel() for partial in partials])
     except KeyError:
@@ -49,6 +57,8 @@ def check_state(
     state: State, expected: Mapping[str, tuple[tuple[int, ...], str]], units: int
 ) -> int:
     """Validate a saved state's arrays (shape, dtype) and return its units_done."""
+    import numpy as np
+
     for key, (shape, dtype) in expected.items():
         if key not in state:
             raise ValueError(f"saved state has no {key!r}; has {sorted(state)}")

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from boiler_agent.compute.kernel_api import JsonValue, KernelSpec, Shard, State
 from boiler_agent.compute.specs._common import KernelParams, Seed, fixed_shards
+
+if TYPE_CHECKING:
+    pass
 
 MAX_POINTS = 2**22  # one sweep of the largest grid stays under ~10 ms, two grids under 64 MiB
 MAX_SIDE = 4096
@@ -60,6 +62,8 @@ class Heat2dSpec(KernelSpec):
         return GRIDS_IN_MEMORY * p.nx * p.ny * 8
 
     def combine(self, params: BaseModel, partials: list[State]) -> dict[str, JsonValue]:
+        import numpy as np
+
         p = Heat2dParams.model_validate(params)
         if len(partials) != 1:
             raise ValueError(f"heat2d has one shard, got {len(partials)} partial results")

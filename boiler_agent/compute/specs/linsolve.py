@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
 from pydantic import BaseModel, Field
 
 from boiler_agent.compute.kernel_api import JsonValue, KernelSpec, Shard, State
 from boiler_agent.compute.specs._common import KernelParams, Seed, concat, exact_sum, fixed_shards
+
+if TYPE_CHECKING:
+    pass
 
 MAX_N = 2048  # the LU at a shard's start (or resume) stays under ~0.3 s
 MAX_RHS = 2**20
@@ -66,6 +68,8 @@ class LinsolveSpec(KernelSpec):
         return 8 * (2 * p.n * p.n + SCRATCH_BLOCKS * p.n * columns + p.n) + 2 * 4 * 8 * units
 
     def combine(self, params: BaseModel, partials: list[State]) -> dict[str, JsonValue]:
+        import numpy as np
+
         p = LinsolveParams.model_validate(params)
         residual, x_sq, b_sq = (concat(partials, key) for key in ("resid_sq", "x_sq", "b_sq"))
         hashes = concat(partials, "x_hash").astype(np.uint64)

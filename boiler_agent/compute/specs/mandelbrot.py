@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from boiler_agent.compute.kernel_api import JsonValue, KernelSpec, Shard, State
 from boiler_agent.compute.specs._common import KernelParams, concat, fixed_shards
+
+if TYPE_CHECKING:
+    pass
 
 # A unit is a run of consecutive pixels (raster order) worth at most this many iterations, so a
 # unit stays under ~2 ms even where every pixel is inside the set; rows could not promise that.
@@ -82,6 +84,8 @@ class MandelbrotSpec(KernelSpec):
         return 2 * 4 * pixels  # the shard's counts and their copy in state()
 
     def combine(self, params: BaseModel, partials: list[State]) -> dict[str, JsonValue]:
+        import numpy as np
+
         p = MandelbrotParams.model_validate(params)
         counts = concat(partials, "counts").astype("<u4", copy=False)
         if counts.size != p.width * p.height:

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from boiler_agent.compute.kernel_api import JsonValue, KernelSpec, Shard, State
 from boiler_agent.compute.specs._common import KernelParams, Seed, concat, exact_sum, fixed_shards
+
+# numpy is imported inside the functions that use it: the supervisor process loads it (about
+# 13 MB) only when it combines or checks results, never just to start.
+if TYPE_CHECKING:
+    import numpy as np
 
 # A work unit is a block of whole paths holding about this many normal draws (~1 ms here).
 NORMALS_PER_UNIT = 2**18
@@ -72,6 +76,8 @@ def ziggurat_tables() -> tuple[np.ndarray[Any, Any], ...]:
     Layer i is the box [0, x_i] x [f(x_i), f(x_i+1)] with f(x) = exp(-x^2/2); a draw with
     integer abscissa j < k[i] lies under the curve for sure (x = j * w[i] < x_i+1).
     """
+    import numpy as np
+
     n = ZIGGURAT_LAYERS
     x = [0.0] * (n + 1)
     x[0] = ZIGGURAT_V / math.exp(-0.5 * ZIGGURAT_R * ZIGGURAT_R)  # base strip plus the tail

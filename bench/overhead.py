@@ -1,0 +1,8 @@
+"""Overhead benchmark from a checkout: `python bench/overhead.py [--json]`."""
+
+import sys
+
+from _checkout import run_benchmark
+
+if __name__ == "__main__":
+    sys.exit(run_benchmark("overhead"))

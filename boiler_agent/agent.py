@@ -43,8 +43,9 @@ from boiler_agent.paths import numba_cache_dir
 from boiler_agent.power.allocator import PowerAllocator
 from boiler_agent.power.cpu_temp import cpu_package_temperature
 from boiler_agent.power.duty import DutyCycler
+from boiler_agent.power.knob import KnobInfo, PowerKnob
 from boiler_agent.power.loop import PowerLoop
-from boiler_agent.power.probe import probe_all
+from boiler_agent.power.probe import build_knobs
 from boiler_agent.runtime.sd_notify import Notifier
 from boiler_agent.runtime.status import StatusFile, StatusServer
 from boiler_agent.runtime.status_model import AgentStatus, HeaterInfo, StatusError
@@ -85,6 +86,7 @@ FILLER = FillerJob(
         "seed": 1,
     },
 )
+FREQUENCY_KNOBS = ("cpufreq", "intel_pstate")  # in order of preference
 # config `power.actuators` name -> the probed knob's name prefix
 KNOB_PREFIXES = {"rapl": "rapl", "cpufreq": "cpufreq", "pstate": "intel_pstate", "cgroup": "cgroup"}
 SENSOR_NAMES = {
@@ -199,8 +201,8 @@ class Agent:
         )
         self.scheduler.set_active(0)
         self._workers = workers
-        self._build_power(rated_power_w=config.heater.rated_power_w)
         self._probe_knobs()
+        self._build_power(rated_power_w=config.heater.rated_power_w)
         if config.mqtt.enabled:
             self.fleet = self._build_fleet()
             if config.compute.accept_jobs:
@@ -236,34 +238,52 @@ class Agent:
         rated = rated_power_w or 100.0 * self._workers  # placeholder until IDENT says
         per_core = self.config.power.watts_per_core or rated / self._workers
         self.max_power_w = per_core * self._workers
+        frequency = getattr(self, "frequency_knob", None)
         allocator = PowerAllocator(
-            self._workers, per_core, add_hold_s=max(self.config.power.period_s, 5.0)
+            self._workers,
+            per_core,
+            add_hold_s=max(self.config.power.period_s, 5.0),
+            frequency_settable=frequency is not None,
+            min_freq_fraction=(
+                max(0.05, frequency[1].minimum / frequency[1].maximum) if frequency else 0.4
+            ),
         )
         cycler = DutyCycler(self.scheduler.pool, period_s=self.config.power.period_s)
         if hasattr(self, "power"):
-            self.power.cycler.release()
-        self.power = PowerLoop(self.scheduler, allocator, cycler, watts_per_busy_core=per_core)
+            self.power.release()
+        self.power = PowerLoop(
+            self.scheduler, allocator, cycler, watts_per_busy_core=per_core, frequency=frequency
+        )
 
     def _probe_knobs(self) -> None:
-        """Probe the sysfs power knobs the config allows and report them, one line each.
+        """Probe the sysfs power knobs the config allows, report them, keep a frequency cap.
 
-        Only workers and duty cycling drive the heat today; the knobs found are reported so an
-        operator sees what this machine offers (and what thermald or permissions hold back).
+        Workers and duty cycling always drive the heat; a usable frequency cap (cpufreq, else
+        intel_pstate) lets the allocator run many cores slower before stopping any. RAPL and
+        cgroup caps are reported, not driven.
         """
+        self.frequency_knob: tuple[PowerKnob, KnobInfo] | None = None
         prefixes = tuple(
             KNOB_PREFIXES[name] for name in self.config.power.actuators if name in KNOB_PREFIXES
         )
         if not prefixes:
             return
-        found = [
-            info
-            for info in probe_all(self.config.power.sysfs_root)
-            if info.name.startswith(prefixes)
-        ]
+        found: list[KnobInfo] = []
+        for knob in build_knobs(self.config.power.sysfs_root):
+            if not knob.name.startswith(prefixes):
+                continue
+            info = knob.probe()
+            if info is None:
+                continue
+            found.append(info)
+            usable_cap = info.usable and info.maximum > 0
+            if usable_cap and knob.name in FREQUENCY_KNOBS and self.frequency_knob is None:
+                self.frequency_knob = (knob, info)
         self.knobs_found = [info.name for info in found if info.usable]
         log.info(
-            "power: driving workers and duty cycling; sysfs knobs found: %s",
-            ", ".join(info.describe() for info in found) or "none",
+            "power: driving workers, duty cycling%s; sysfs knobs: %s",
+            f" and {self.frequency_knob[0].name}" if self.frequency_knob else "",
+            "; ".join(info.describe() for info in found) or "none found",
         )
 
     def _build_fleet(self) -> FleetSide:
@@ -331,7 +351,7 @@ class Agent:
         self.state = "stopping"
         self.notifier.stopping("stopping: checkpointing workers, flushing telemetry")
         log.info("stopping (%s): checkpointing workers", self.stop_reason or "end of run")
-        self.power.cycler.release()  # a paused (SIGSTOPped) worker could not checkpoint
+        self.power.release()  # a paused (SIGSTOPped) worker could not checkpoint
         self.scheduler.set_active(0)
         deadline = self._monotonic() + SHUTDOWN_CHECKPOINT_S
         while self.scheduler.running_indices() and self._monotonic() < deadline:
@@ -617,7 +637,8 @@ class Agent:
             cpu_count=self._workers,
             capabilities=["jobs", "setpoint_override", "set_mode"]
             + (["ha_discovery"] if self.config.homeassistant.discovery else []),
-            actuators=[a for a in self.config.power.actuators if a in ("workers", "duty")],
+            actuators=[a for a in self.config.power.actuators if a in ("workers", "duty")]
+            + ([self.frequency_knob[0].name] if self.frequency_knob else []),
             config_digest=config_digest(self.config),
             started_at=self.started_at,
         )

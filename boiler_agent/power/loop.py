@@ -13,6 +13,7 @@ from typing import Protocol
 
 from boiler_agent.power.allocator import Allocation, PowerAllocator
 from boiler_agent.power.duty import DutyCycler
+from boiler_agent.power.knob import KnobInfo, PowerKnob
 
 TRIM_GAIN = 0.5  # share of the measured error folded into the trim each period
 MAX_TRIM_SHARE = 0.2  # the trim never moves the request by more than this share of capacity
@@ -44,11 +45,16 @@ class PowerLoop:
         cycler: DutyCycler,
         *,
         watts_per_busy_core: float,
+        frequency: tuple[PowerKnob, KnobInfo] | None = None,
     ) -> None:
         self.workers = workers
         self.allocator = allocator
         self.cycler = cycler
         self.watts_per_busy_core = watts_per_busy_core
+        # A usable frequency cap (cpufreq or intel_pstate) and what its probe found; the
+        # allocator's frequency fraction is of the maximum, the knob's of its own range.
+        self.frequency = frequency
+        self._applied_knob_fraction: float | None = None
         self.trim_w = 0.0
         self.allocation = Allocation(0, 1.0, None, 0.0)
         self._last: tuple[float, float] | None = None  # (time, busy CPU seconds)
@@ -71,9 +77,28 @@ class PowerLoop:
             min(target_w, capacity) if self.allocation.workers else 0.0,
         )
         self.workers.set_active(self.allocation.workers)
+        self._set_frequency(self.allocation.freq_fraction)
         self.cycler.set_duty(self.allocation.duty)
         self.cycler.tick(self.workers.running_indices(), now_s)
         return PowerSample(now_s, target_w, measured or 0.0, self.allocation)
+
+    def _set_frequency(self, fraction_of_max: float | None) -> None:
+        if self.frequency is None or fraction_of_max is None:
+            return
+        knob, info = self.frequency
+        low = info.minimum / info.maximum if info.maximum > 0 else 0.0
+        knob_fraction = (fraction_of_max - low) / (1.0 - low) if low < 1.0 else 1.0
+        knob_fraction = round(min(1.0, max(0.0, knob_fraction)), 2)
+        if knob_fraction != self._applied_knob_fraction:  # sysfs writes only on change
+            knob.apply(knob_fraction)
+            self._applied_knob_fraction = knob_fraction
+
+    def release(self) -> None:
+        """Give the machine back: every worker resumed, the frequency cap at its maximum."""
+        self.cycler.release()
+        if self.frequency is not None:
+            self.frequency[0].apply(1.0)
+            self._applied_knob_fraction = 1.0
 
     def tick(self, now_s: float) -> None:
         """Between periods: keep the duty windows moving."""
@@ -84,4 +109,8 @@ class PowerLoop:
         last, self._last = self._last, (now_s, busy)
         if last is None or now_s <= last[0]:
             return None
-        return (busy - last[1]) / (now_s - last[0]) * self.watts_per_busy_core
+        watts = (busy - last[1]) / (now_s - last[0]) * self.watts_per_busy_core
+        freq = self.allocation.freq_fraction
+        if self.frequency is not None and freq is not None:
+            watts *= freq * freq  # the same model as the allocator's: power ~ f^2 per core
+        return watts

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from boiler_agent.power.allocator import PowerAllocator
+from boiler_agent.power.cpufreq import CpufreqKnob
 from boiler_agent.power.duty import DutyCycler
 from boiler_agent.power.loop import PowerLoop
+from tests.power.conftest import read
 
 WATTS = 25.0
 
@@ -61,3 +66,32 @@ def test_zero_target_stops_everything() -> None:
     loop.step(80.0, 0.0)
     loop.step(0.0, 1.0)
     assert workers.active == 0
+
+
+def test_a_frequency_cap_runs_every_worker_slower_before_stopping_any(
+    sysfs: Callable[[str], Path],
+) -> None:
+    root = sysfs("intel_desktop")
+    knob = CpufreqKnob(root)
+    info = knob.probe()
+    assert info is not None and info.usable
+    workers = FakeWorkers(efficiency=1.0)
+    low = info.minimum / info.maximum
+    allocator = PowerAllocator(
+        4, WATTS, add_hold_s=0.0, frequency_settable=True, min_freq_fraction=low
+    )
+    loop = PowerLoop(
+        workers, allocator, DutyCycler(workers), watts_per_busy_core=WATTS, frequency=(knob, info)
+    )
+    caps = sorted(root.glob("sys/devices/system/cpu/cpu*/cpufreq/scaling_max_freq"))
+    loop.step(50.0, 0.0)  # half of the 100 W capacity
+    assert workers.active == 4, "many slow cores, not two fast ones"
+    half = [int(read(cap)) for cap in caps]
+    assert all(info.minimum < value < info.maximum for value in half)
+    # sqrt(0.5) of the maximum frequency: about 71 %, as the f^2 power model says
+    assert half[0] == pytest.approx(0.707 * info.maximum, rel=0.02)
+    loop.step(100.0, 1.0)
+    assert all(int(read(cap)) == info.maximum for cap in caps)
+    loop.step(50.0, 2.0)
+    loop.release()  # at stop the machine gets its full frequency back
+    assert all(int(read(cap)) == info.maximum for cap in caps)

@@ -236,6 +236,7 @@ class Agent:
     def _build_power(self, rated_power_w: float | None) -> None:
         """Map worker CPU use to watts: the heater's rating spread over its workers."""
         rated = rated_power_w or 100.0 * self._workers  # placeholder until IDENT says
+        self._power_built_for = rated_power_w
         per_core = self.config.power.watts_per_core or rated / self._workers
         self.max_power_w = per_core * self._workers
         frequency = getattr(self, "frequency_knob", None)
@@ -513,7 +514,8 @@ class Agent:
         identity = self.heater.identity
         assert identity is not None
         rated = self.config.heater.rated_power_w or float(identity.rated_power_w)
-        if self._controller is None or rated != self.max_power_w:
+        # A new controller (and its learnt model) only for a heater of another rating.
+        if self._controller is None or rated != self._power_built_for:
             self._build_power(rated_power_w=rated)
             self._controller = build_controller(
                 self.config.control.controller, self.max_power_w, self.control_period_s

@@ -105,3 +105,21 @@ def test_acking_unknown_ids_is_harmless(tmp_path: Path) -> None:
 def test_bad_bounds_are_refused_with_the_value(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="max_bytes must be > 0, got 0"):
         Outbox(tmp_path / "o.sqlite", max_bytes=0)
+
+
+def test_numbering_continues_after_every_row_left_the_outbox(tmp_path: Path) -> None:
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, max_bytes=100)
+    for _ in range(5):
+        box.put_numbered("telemetry", "t", lambda n: f"{n:09d}".encode())
+    box.ack(m.id for m in box.batch(10))  # acknowledged: deleted
+    for _ in range(30):  # 9 bytes each: the oldest are dropped for size
+        box.put_numbered("events", "e", lambda n: f"{n:09d}".encode())
+    assert box.stats().dropped["size"] > 0
+    box.close()
+    reopened = Outbox(path, max_bytes=100)
+    assert reopened.peek_counter("telemetry") == 5
+    assert reopened.peek_counter("events") == 30
+    reopened.ack(m.id for m in reopened.batch(100))
+    reopened.close()
+    assert Outbox(path).put_numbered("events", "e", lambda n: b"x") == 30

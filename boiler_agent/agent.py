@@ -17,6 +17,8 @@ simulator the plant runs faster than real time.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import threading
@@ -29,7 +31,7 @@ from typing import Any
 
 from boiler_agent import __version__
 from boiler_agent.compute.jobs import JobState
-from boiler_agent.compute.pool import WorkerPool
+from boiler_agent.compute.pool import WorkerPool, WorkerState
 from boiler_agent.compute.scheduler import FillerJob, JobScheduler
 from boiler_agent.compute.store import JobStore
 from boiler_agent.config import AgentConfig, config_digest
@@ -183,9 +185,14 @@ class Agent:
                 raise AgentStartError(
                     f"cannot write to {directory}: {error.strerror or error}"
                 ) from None
+        self._take_lock(config.state_dir / "agent.lock")
         self.energy = EnergyCounter(config.state_dir / "energy.json")
         self._status_file = StatusFile(config.status_state_file)
-        link = HeaterLink(config.serial.port, baudrate=config.serial.baudrate)
+        link = HeaterLink(
+            config.serial.port,
+            baudrate=config.serial.baudrate,
+            reconnect_max_s=config.serial.reconnect_max_s,
+        )
         self.heater = HeaterSide(
             link, expected_kind=config.heater.kind, expected_serial=config.heater.expected_serial
         )
@@ -255,6 +262,23 @@ class Agent:
         self.power = PowerLoop(
             self.scheduler, allocator, cycler, watts_per_busy_core=per_core, frequency=frequency
         )
+
+    def _take_lock(self, path: Path) -> None:
+        """One agent per state directory: a second one would share the job store and outbox."""
+        self._lock_file = path.open("a+")
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.seek(0)
+            holder = self._lock_file.read().strip() or "unknown"
+            self._lock_file.close()
+            raise AgentStartError(
+                f"another agent (pid {holder}) is running with state directory {path.parent}"
+            ) from None
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        self._lock_file.write(f"{os.getpid()}\n")
+        self._lock_file.flush()
 
     def _probe_knobs(self) -> None:
         """Probe the sysfs power knobs the config allows, report them, keep a frequency cap.
@@ -347,15 +371,21 @@ class Agent:
 
     def shutdown(self) -> None:
         """Checkpoint the workers, publish offline, flush the outbox; within TimeoutStopSec."""
-        if self.state == "stopped":
+        if self.state in ("stopping", "stopped"):
             return
         self.state = "stopping"
         self.notifier.stopping("stopping: checkpointing workers, flushing telemetry")
         log.info("stopping (%s): checkpointing workers", self.stop_reason or "end of run")
         self.power.release()  # a paused (SIGSTOPped) worker could not checkpoint
         self.scheduler.set_active(0)
+        if self.feed is not None:
+            self.feed.leave()  # offers now go to the pool's other heaters
         deadline = self._monotonic() + SHUTDOWN_CHECKPOINT_S
-        while self.scheduler.running_indices() and self._monotonic() < deadline:
+        busy = (WorkerState.RUNNING, WorkerState.STOPPING)
+        # Until every worker has reported its stop checkpoint (stored by the scheduler's tick).
+        while self._monotonic() < deadline and any(
+            worker.state in busy for worker in self.scheduler.pool.workers
+        ):
             self.scheduler.tick(0.05)
         self.scheduler.pool.close()
         if self.heater.identity is not None:
@@ -375,6 +405,7 @@ class Agent:
         self._write_status()
         if self._status_server is not None:
             self._status_server.stop()
+        self._lock_file.close()  # releases the state directory for the next agent
         log.info("stopped")
 
     # -- the loop ---------------------------------------------------------------------------
@@ -390,7 +421,7 @@ class Agent:
             self._apply_reload()
         if now >= self._next_period:
             self._period(now)
-            self._next_period = max(self._next_period + self.config.power.period_s, now)
+            self._next_period = _next_deadline(self._next_period, self.config.power.period_s, now)
         else:
             self.power.tick(now)
         wait = max(0.0, min(TURN_S, self._next_period - self._monotonic()))
@@ -404,7 +435,9 @@ class Agent:
         temp, reading_at = self.heater.controlled_temp()
         accepted = self.heater.identity is not None
         if plant_now >= self._next_control:
-            self._next_control = max(self._next_control + self.control_period_s, plant_now)
+            self._next_control = _next_deadline(
+                self._next_control, self.control_period_s, plant_now
+            )
             self.demand_w = self._control(plant_now, temp)
         # Until the first readings of this MCU there is nothing to judge (and no heat anyway).
         judged = accepted and self.heater.readings is not None
@@ -426,13 +459,13 @@ class Agent:
         if self.fleet is not None:
             self.fleet.publish_state(self._state_payload())
             if now >= self._next_telemetry:
-                self._next_telemetry = max(
-                    self._next_telemetry + self.config.mqtt.telemetry_period_s, now
+                self._next_telemetry = _next_deadline(
+                    self._next_telemetry, self.config.mqtt.telemetry_period_s, now
                 )
                 self._publish_telemetry()
             self.fleet.housekeeping()
         if now >= self._next_status:
-            self._next_status = max(self._next_status + STATUS_EVERY_S, now)
+            self._next_status = _next_deadline(self._next_status, STATUS_EVERY_S, now)
             self._last_status = self._snapshot()
             self._write_status()
             self.notifier.status(self.status_line())
@@ -648,12 +681,12 @@ class Agent:
     def _state_payload(self) -> State:
         target = self.target
         until = target.override_until_s if target else None
+        until_at: datetime | None = None
         if until is not None:
-            until_at: datetime | None = datetime.fromtimestamp(
-                self._wall() + (until - self._plant_clock()), tz=UTC
-            )
-        else:
-            until_at = None
+            with contextlib.suppress(ValueError, OverflowError, OSError):  # beyond datetime
+                until_at = datetime.fromtimestamp(
+                    self._wall() + (until - self._plant_clock()), tz=UTC
+                )
         return State(
             mode=target.mode if target else "heat",
             setpoint_c=target.setpoint_c if target else 0.0,
@@ -811,6 +844,16 @@ class Agent:
             self._status_file.write(self.status())
         except (OSError, StatusError) as error:
             log.debug("status file not written: %s", error)
+
+
+def _next_deadline(deadline: float, period: float, now: float) -> float:
+    """The next deadline on the period's grid; after a late turn, a full period from now.
+
+    On the grid, a loop whose turns jitter keeps its rate; but after a stall it must not run
+    back-to-back periods (a measurement over a few milliseconds is mostly noise).
+    """
+    following = deadline + period
+    return following if following > now else now + period
 
 
 def _bounded(value: float | None) -> float | None:

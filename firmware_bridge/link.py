@@ -92,8 +92,12 @@ class HeaterLink:
         record_to: Path | None = None,
         clock: Callable[[], float] = time.monotonic,
         handshake_timeout_s: float = HANDSHAKE_TIMEOUT_S,
+        reconnect_max_s: float = RECONNECT_MAX_S,
     ) -> None:
+        if not reconnect_max_s >= RECONNECT_MIN_S:
+            raise ValueError(f"reconnect_max_s must be >= {RECONNECT_MIN_S}, got {reconnect_max_s}")
         self.url = url
+        self.reconnect_max_s = reconnect_max_s
         self.baudrate = baudrate
         self.clock = clock
         self.handshake_timeout_s = handshake_timeout_s
@@ -229,7 +233,7 @@ class HeaterLink:
                         backoff = RECONNECT_MIN_S
                     else:
                         self._stop.wait(backoff)
-                        backoff = min(backoff * 2, RECONNECT_MAX_S)
+                        backoff = min(backoff * 2, self.reconnect_max_s)
                 else:
                     self._serve_port()
             except Exception as exc:  # the link must outlive any bug: say so loudly, reopen
@@ -263,7 +267,7 @@ class HeaterLink:
                 "cannot open heater port %s: %s; retrying every %g s at most",
                 self.url,
                 _reason(exc),
-                RECONNECT_MAX_S,
+                self.reconnect_max_s,
             )
             self._open_failure_logged = True
             return False

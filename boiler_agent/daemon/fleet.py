@@ -188,9 +188,9 @@ class FleetSide:
         for message in batch:
             name = self.topics.command_name(message.topic) or message.topic.rsplit("/", 1)[-1]
             reply, command = self.gate.handle(name, message.payload)
-            response_topic = message.response_topic or self.topics.reply(
-                name if _plain(name) else "unknown"
-            )
+            response_topic = message.response_topic
+            if response_topic is None or not _publishable(response_topic):
+                response_topic = self.topics.reply(name if _plain(name) else "unknown")
             if command is None:
                 self.answer(response_topic, message.correlation, reply)
                 if not reply.duplicate:
@@ -211,6 +211,16 @@ class FleetSide:
         self.client.publish(
             response_topic, dump(reply), priority=Priority.STATE, correlation=correlation
         )
+
+
+def _publishable(topic: str) -> bool:
+    """A topic we may publish a reply to: a fleet's bad ResponseTopic must not jam the outbox."""
+    return (
+        bool(topic)
+        and not set(topic) & {"+", "#", "\x00"}
+        and len(topic.encode("utf-8", "surrogatepass")) <= 65535
+        and topic.isprintable()
+    )
 
 
 def _plain(name: str) -> bool:

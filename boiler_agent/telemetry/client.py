@@ -105,6 +105,7 @@ class ClientStats:
     acked: int = 0
     refused: int = 0  # the broker answered a publish with a failure reason (e.g. ACL)
     incoming_overflow: int = 0
+    unhandled: int = 0  # messages matching no current subscription (a stale session's)
     last_error: str | None = None
     refused_reasons: dict[str, int] = field(default_factory=dict)
 
@@ -131,6 +132,7 @@ class FleetClient:
             subscriptions or []
         )
         self._subscriptions_lock = threading.Lock()
+        self._managed: set[str] = set()
         self.stats = ClientStats()
         self._acks: queue.SimpleQueue[tuple[int, ReasonCode]] = queue.SimpleQueue()
         self._wake = threading.Event()
@@ -272,14 +274,21 @@ class FleetClient:
         """Subscribe now if connected, and again on every reconnect."""
         with self._subscriptions_lock:
             self._subscriptions[topic_filter] = handler
-        if self.connected:
+            connected = self.connected
+        if connected:
             self._paho.subscribe(topic_filter, qos=1)
 
     def unsubscribe(self, topic_filter: str) -> None:
         with self._subscriptions_lock:
             known = self._subscriptions.pop(topic_filter, None)
-        if known is not None and self.connected:
+            connected = self.connected
+        if known is not None and connected:
             self._paho.unsubscribe(topic_filter)
+
+    def manage(self, topic_filter: str) -> None:
+        """A filter this client may hold: cleared from a resumed session when not wanted."""
+        with self._subscriptions_lock:
+            self._managed.add(topic_filter)
 
     def is_subscribed(self, topic_filter: str) -> bool:
         with self._subscriptions_lock:
@@ -307,15 +316,23 @@ class FleetClient:
         self.stats.last_error = None
         client.publish(self.settings.availability_topic, b"online", qos=1, retain=True)
         with self._subscriptions_lock:
+            # Connected before the copy, under the lock: a subscribe() racing this callback is
+            # either in the copy or sends its own SUBSCRIBE (twice is harmless, never is not).
+            self._connected.set()
             filters = list(self._subscriptions)
+            stale = [f for f in self._managed if f not in self._subscriptions]
         if filters:
             client.subscribe([(topic_filter, 1) for topic_filter in filters])
+        if stale and flags.session_present:
+            # The resumed session may still hold a subscription this run does not want (e.g.
+            # the job pool of a run that stopped while taking jobs): offers would arrive here
+            # and be lost to the rest of the pool.
+            client.unsubscribe(stale)
         log.info(
             "MQTT: connected to %s (session %s)",
             self.settings.url,
             "resumed" if flags.session_present else "new",
         )
-        self._connected.set()
         self._wake.set()
         if self._on_connected is not None:
             self._on_connected(True)
@@ -371,6 +388,8 @@ class FleetClient:
                 if mqtt.topic_matches_sub(topic_filter, message.topic)
                 or _shared_matches(topic_filter, message.topic)
             ]
+        if not handlers:
+            self.stats.unhandled += 1
         for handler in handlers:
             try:
                 handler(incoming)
@@ -412,14 +431,16 @@ class FleetClient:
             done.append(row.id)
             if reason.is_failure:
                 # The broker will never take it (ACL, quota, bad topic): resending cannot help.
-                name = reason.getName()
-                self.stats.refused += 1
-                self.stats.refused_reasons[name] = self.stats.refused_reasons.get(name, 0) + 1
-                log.warning("MQTT: broker refused a message on %s: %s", row.topic, name)
+                self._count_refusal(reason.getName())
+                log.warning("MQTT: broker refused a message on %s: %s", row.topic, reason.getName())
             else:
                 self.stats.acked += 1
         if done:
             self.outbox.ack(done)
+
+    def _count_refusal(self, name: str) -> None:
+        self.stats.refused += 1
+        self.stats.refused_reasons[name] = self.stats.refused_reasons.get(name, 0) + 1
 
     def _hand_out(self) -> None:
         room = self.settings.window - len(self._in_flight)
@@ -430,14 +451,22 @@ class FleetClient:
             if row.correlation is not None:
                 properties = _properties(PacketTypes.PUBLISH)
                 properties.CorrelationData = row.correlation
-            info = self._paho.publish(
-                row.topic,
-                self._wire_payload(row),
-                qos=row.qos,
-                retain=row.retain,
-                properties=properties,
-            )
             self._after[int(row.priority)] = row.id
+            try:
+                info = self._paho.publish(
+                    row.topic,
+                    self._wire_payload(row),
+                    qos=row.qos,
+                    retain=row.retain,
+                    properties=properties,
+                )
+            except (ValueError, TypeError) as error:
+                # paho refuses it (a wildcard or invalid topic, an oversized payload): it never
+                # will take it, so the row goes, counted, rather than block everything behind it.
+                self.outbox.ack([row.id])
+                self._count_refusal("refused by paho")
+                log.warning("MQTT: cannot publish to %r: %s; message dropped", row.topic, error)
+                continue
             if row.qos == 0:
                 self.outbox.ack([row.id])  # nothing will acknowledge it
             else:

@@ -25,6 +25,7 @@ from boiler_agent.telemetry.payloads import (
     ID_PATTERN,
     JSON_COMMANDS,
     MAX_ID_CHARS,
+    MAX_OVERRIDE_S,
     ROOM_SETPOINT_RANGE_C,
     Command,
     CommandBase,
@@ -119,6 +120,16 @@ class CommandGate:
             )
             self._remember(reply)
             return reply, None
+        if command.expires_at is not None and command.expires_at.timestamp() > now + MAX_OVERRIDE_S:
+            # Not remembered, like any invalid command. A forgotten override ends within a week,
+            # however it was given.
+            return self._refuse(
+                name,
+                "invalid",
+                f"expires_at: {command.expires_at.isoformat()} is more than "
+                f"{MAX_OVERRIDE_S // 86400} days ahead",
+                command.cmd_id,
+            )
         if isinstance(command, SetpointOverride) and (
             error := self._outside_range(command.setpoint_c)
         ):

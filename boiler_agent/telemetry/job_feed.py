@@ -81,6 +81,8 @@ class JobFeed:
         self._hold_s = hold_s
         self._memory_budget = memory_budget_bytes
         self.subscription = topics.jobs_shared_subscription(pool)
+        if hasattr(transport, "manage"):
+            transport.manage(self.subscription)
         self.stats = JobFeedStats()
         self._incoming: collections.deque[IncomingMessage] = collections.deque()
         self._incoming_lock = threading.Lock()
@@ -88,6 +90,12 @@ class JobFeed:
         self._last_change_s: float | None = None
 
     # -- paho thread ------------------------------------------------------------------------
+
+    def leave(self) -> None:
+        """Stop taking offers now (at shutdown: the pool's other heaters get them)."""
+        if self.stats.subscribed:
+            self._transport.unsubscribe(self.subscription)
+            self.stats.subscribed = False
 
     def on_message(self, message: IncomingMessage) -> None:
         with self._incoming_lock:
@@ -130,7 +138,12 @@ class JobFeed:
         accepted: list[str] = []
         for message in batch:
             self.stats.offered += 1
-            job_id = self._take(message.payload)
+            try:
+                job_id = self._take(message.payload)
+            except Exception:  # one offer must never take the daemon or the batch with it
+                log.exception("jobs: an offer could not be handled; dropped")
+                self.stats.rejected["error"] += 1
+                continue
             if job_id is not None:
                 accepted.append(job_id)
         return accepted
@@ -199,9 +212,9 @@ class JobFeed:
     def _reject(self, job_id: str | None, reason: str, why: str) -> None:
         """Count and log a refused offer; answer it once under its job id, if it has one."""
         self.stats.rejected[reason] += 1
-        log.warning("jobs: rejected an offer%s: %s", f" {job_id}" if job_id else "", why)
-        if job_id is None or job_id in self._rejected_ids:
-            return
+        log.warning("jobs: rejected an offer%s: %s", f" {job_id!r}" if job_id else "", why)
+        if job_id is None or not _safe_id(job_id) or job_id in self._rejected_ids:
+            return  # an id that cannot be a topic level gets no status (it cannot have one)
         self._rejected_ids[job_id] = None
         while len(self._rejected_ids) > REMEMBER_REJECTED:
             self._rejected_ids.popitem(last=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -88,6 +89,43 @@ socket = "{status_socket}"
             assert status["heater"]["kind"] == "room"
             assert status["temperatures_c"]["air"] is not None
 
+            # Heat wanted: the workers run the filler job until SIGTERM stops them.
+            sim.turn_knob(25.0)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                now = json.loads(
+                    subprocess.run(
+                        [
+                            sys.executable,
+                            "-m",
+                            "boiler_agent.cli",
+                            "status",
+                            "--socket",
+                            str(status_socket),
+                            "--json",
+                        ],
+                        cwd=ROOT,
+                        capture_output=True,
+                        text=True,
+                        timeout=30,
+                        check=False,
+                    ).stdout
+                )
+                if now["workers_running"] >= 1:
+                    break
+                time.sleep(1.0)
+            assert now["workers_running"] >= 1, now
+            time.sleep(2.0)
+
+            # One agent per state directory: a second one says who holds it and exits.
+            second = subprocess.run(
+                [sys.executable, "-m", "boiler_agent.cli", "run", "--config", str(config)],
+                cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert second.returncode == 1
+            assert f"another agent (pid {agent.pid}) is running" in second.stderr
+            assert "Traceback" not in second.stderr
+
             agent.send_signal(signal.SIGHUP)
             reload = _datagrams(notify, "RELOADING=1", 10)
             assert reload
@@ -103,3 +141,9 @@ socket = "{status_socket}"
             notify.close()
     assert "Traceback" not in stderr, stderr[-3000:]
     assert not status_socket.exists()  # removed at stop
+    # SIGTERM stopped every worker at a chunk boundary and the store knows each checkpoint.
+    with sqlite3.connect(tmp_path / "state" / "jobs.sqlite") as db:
+        shards = db.execute("SELECT state, checkpoint FROM shards").fetchall()
+    assert not [s for s in shards if s[0] == "running"], shards
+    preempted = [checkpoint for state, checkpoint in shards if state == "preempted"]
+    assert preempted and all(preempted), shards

@@ -72,3 +72,21 @@ def test_messages_reach_a_consumer_and_leave_the_outbox(
         assert client.stop(flush_timeout_s=5)
         consumer.close()
     assert consumer.wait_for(lambda: consumer.on(AVAILABILITY)[-1].payload == b"offline", 5)
+
+
+def test_a_message_paho_refuses_is_dropped_and_counted_not_retried_forever(
+    broker: LocalBroker, outbox: Outbox
+) -> None:
+    consumer = Consumer(broker.port, TELEMETRY)
+    client = FleetClient(_settings(broker), outbox)
+    client.start()
+    try:
+        assert client.wait_connected(10)
+        client.publish("fleet/+/replies", b"{}")  # a wildcard: no broker may take it
+        client.publish(TELEMETRY, b'{"after": true}')
+        assert consumer.wait_for(lambda: bool(consumer.on(TELEMETRY)))
+        assert client.stats.refused_reasons == {"refused by paho": 1}
+        assert consumer.wait_for(lambda: outbox.stats().queued == 0)
+    finally:
+        client.stop(flush_timeout_s=1)
+        consumer.close()

@@ -312,3 +312,12 @@ def test_arbitrary_json_never_raises(name: str, document: Any) -> None:
     assert reply.ok == (command is not None)
     assert sum(g.rejected.values()) + sum(g.accepted.values()) == 1
     CommandReply.model_validate_json(dump(reply))
+
+
+def test_an_expiry_beyond_a_week_is_refused_as_invalid() -> None:
+    gate = CommandGate(lambda: 1_800_000_000.0)
+    reply, command = gate.handle(
+        "set_mode", b'{"cmd_id": "far", "mode": "eco", "expires_at": "9999-12-31T23:59:59-12:00"}'
+    )
+    assert command is None and reply.reason == "invalid"
+    assert "more than 7 days ahead" in str(reply.error)

@@ -224,3 +224,26 @@ def test_ha_coming_online_gets_discovery_again(fleet: FleetSide, broker: LocalBr
         client.loop_stop()
     finally:
         watcher.close()
+
+
+def test_a_wildcard_response_topic_gets_the_reply_on_the_default_topic(
+    fleet: FleetSide, broker: LocalBroker
+) -> None:
+    fleet_consumer = Consumer(broker.port, TOPICS.reply("set_mode"), client_id="fleet")
+    try:
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = "fleet/+/replies"
+        properties.CorrelationData = b"w1"
+        fleet_consumer.client.publish(
+            TOPICS.cmd("set_mode"), b'{"cmd_id": "w", "mode": "eco"}', qos=1, properties=properties
+        )
+        deadline = time.monotonic() + 10
+        received = []
+        while not received and time.monotonic() < deadline:
+            received = fleet.poll_commands()
+            time.sleep(0.05)
+        assert [r.response_topic for r in received] == [TOPICS.reply("set_mode")]
+        fleet.answer(received[0].response_topic, received[0].correlation, received[0].reply)
+        assert fleet_consumer.wait_for(lambda: bool(fleet_consumer.on(TOPICS.reply("set_mode"))))
+    finally:
+        fleet_consumer.close()

@@ -196,3 +196,69 @@ def test_two_heaters_on_one_shared_subscription_each_take_a_job_once(
         for client, store, _ in heaters:
             client.stop(flush_timeout_s=1)
             store.close()
+
+
+def test_offers_with_ids_that_cannot_be_topics_are_refused_without_a_status(
+    store: JobStore,
+) -> None:
+    transport, clock = Recorder(), Clock()
+    feed = JobFeed(transport, Topics("f", "h1"), store, pool="p", clock=clock)
+    for job_id in ("evil/1", "evil+two", "ok#3", "$SYS"):
+        feed.on_message(_message(_offer(job_id, params={"paths": -1})))
+        feed.on_message(_message(_offer(job_id, expires_at="2001-01-01T00:00:00Z")))
+    feed.on_message(_message(_offer("fine-1")))
+    assert feed.process() == ["fine-1"]  # the bad ones took nothing else down
+    assert [topic for topic, _ in transport.published] == ["dh/v1/f/h1/jobs/fine-1/status"]
+
+
+def test_a_restarted_heater_drops_a_job_subscription_its_old_session_kept(
+    broker: LocalBroker, tmp_path: Path
+) -> None:
+    """Offers must reach heaters that take jobs, not a session nobody listens on."""
+    topics = Topics("f", "h1")
+    settings = ClientSettings(
+        url=broker.url, client_id="h1", availability_topic=topics.availability
+    )
+    first = FleetClient(settings, Outbox(tmp_path / "o1.sqlite"))
+    first.start()
+    assert first.wait_connected(10)
+    first.subscribe(topics.jobs_shared_subscription("pool"), lambda message: None)
+    time.sleep(0.3)
+    first.stop(flush_timeout_s=0.5)  # stopped without leaving the pool (a crash would, too)
+
+    other_topics = Topics("f", "h2")
+    other = FleetClient(
+        ClientSettings(
+            url=broker.url, client_id="h2", availability_topic=other_topics.availability
+        ),
+        Outbox(tmp_path / "o2.sqlite"),
+    )
+    other_store = JobStore(tmp_path / "h2-jobs.sqlite")
+    other_feed = JobFeed(other, other_topics, other_store, pool="pool", clock=time.time, hold_s=0)
+    other.start()
+    assert other.wait_connected(10)
+    other_feed.gate(wants_heat=True, has_room=True)
+
+    second = FleetClient(settings, Outbox(tmp_path / "o1.sqlite"))  # same session, resumed
+    second_store = JobStore(tmp_path / "h1-jobs.sqlite")
+    JobFeed(second, topics, second_store, pool="pool", clock=time.time)  # not taking jobs
+    second.start()
+    fleet = Consumer(broker.port, "dh/v1/f/+/jobs/+/status", client_id="fleet")
+    try:
+        assert second.wait_connected(10)
+        time.sleep(0.5)  # the stale subscription is gone
+        for i in range(6):
+            fleet.publish("dh/v1/f/jobs", _offer(f"job-{i}"))
+        taken: list[str] = []
+        deadline = time.monotonic() + 10
+        while len(taken) < 6 and time.monotonic() < deadline:
+            taken += other_feed.process()
+            time.sleep(0.05)
+        assert sorted(taken) == [f"job-{i}" for i in range(6)]
+        assert second.stats.unhandled == 0
+    finally:
+        fleet.close()
+        for client in (second, other):
+            client.stop(flush_timeout_s=0.5)
+        other_store.close()
+        second_store.close()

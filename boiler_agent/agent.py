@@ -623,7 +623,7 @@ class Agent:
         return None
 
     def _apply_reload(self) -> None:
-        """SIGHUP: what can change without a restart (log level); the rest needs one."""
+        """SIGHUP: apply the keys that can change live; name the ones that need a restart."""
         from boiler_agent.config import ConfigError, load_config
 
         self.notifier.reloading("reloading the configuration")
@@ -631,16 +631,40 @@ class Agent:
             fresh = load_config(self.config_path)
         except ConfigError as error:
             for line in error.lines():
-                log.error("reload refused: %s", line)
+                log.error("reload refused, the running configuration stays: %s", line)
             self.notifier.ready(self.status_line())
             return
-        logging.getLogger().setLevel(fresh.log.level.upper())
-        changed = config_digest(fresh) != config_digest(self.config)
-        log.info(
-            "reloaded: log level %s%s",
-            fresh.log.level,
-            "; other changes take effect at the next restart" if changed else "",
+        changed = _changed_keys(self.config, fresh)
+        live = sorted(changed & RELOADABLE)
+        later = sorted(changed - RELOADABLE)
+        self._arbiter.setpoint_min_c = fresh.control.setpoint_min_c
+        self._arbiter.setpoint_max_c = fresh.control.setpoint_max_c
+        if self.fleet is not None:
+            self.fleet.gate.setpoint_range_c = (
+                fresh.control.setpoint_min_c,
+                fresh.control.setpoint_max_c,
+            )
+        # Keep the running config for everything else: those keys apply at the next start.
+        self.config = self.config.model_copy(
+            update={
+                "log": fresh.log,
+                "mqtt": self.config.mqtt.model_copy(
+                    update={"telemetry_period_s": fresh.mqtt.telemetry_period_s}
+                ),
+                "control": self.config.control.model_copy(
+                    update={
+                        "setpoint_min_c": fresh.control.setpoint_min_c,
+                        "setpoint_max_c": fresh.control.setpoint_max_c,
+                    }
+                ),
+            }
         )
+        log.info(
+            "reloaded: %s%s",
+            ", ".join(live) or "nothing changed live",
+            f"; at the next restart: {', '.join(later)}" if later else "",
+        )
+        logging.getLogger().setLevel(fresh.log.level.upper())  # after saying so, in any case
         self.notifier.ready(self.status_line())
 
     # -- jobs -------------------------------------------------------------------------------
@@ -844,6 +868,29 @@ class Agent:
             self._status_file.write(self.status())
         except (OSError, StatusError) as error:
             log.debug("status file not written: %s", error)
+
+
+# What SIGHUP applies without a restart; everything else needs one (and the log says which).
+RELOADABLE = frozenset(
+    {"log.level", "mqtt.telemetry_period_s", "control.setpoint_min_c", "control.setpoint_max_c"}
+)
+
+
+def _changed_keys(old: AgentConfig, new: AgentConfig) -> set[str]:
+    """Dotted keys whose values differ (a password is compared, never shown)."""
+    before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
+    changed: set[str] = set()
+    if old.mqtt.resolved_password() != new.mqtt.resolved_password():
+        changed.add("mqtt.password")
+    for section in before.keys() | after.keys():
+        a, b = before.get(section), after.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed |= {
+                f"{section}.{key}" for key in a.keys() | b.keys() if a.get(key) != b.get(key)
+            }
+        elif a != b:
+            changed.add(section)
+    return changed
 
 
 def _next_deadline(deadline: float, period: float, now: float) -> float:

@@ -126,6 +126,12 @@ socket = "{status_socket}"
             assert f"another agent (pid {agent.pid}) is running" in second.stderr
             assert "Traceback" not in second.stderr
 
+            # A reload applies what it can live and names what waits for a restart.
+            config.write_text(
+                config.read_text(encoding="utf-8").replace("max_workers = 1", "max_workers = 2")
+                + '\n[log]\nlevel = "warning"\n',
+                encoding="utf-8",
+            )
             agent.send_signal(signal.SIGHUP)
             reload = _datagrams(notify, "RELOADING=1", 10)
             assert reload
@@ -140,6 +146,7 @@ socket = "{status_socket}"
             stderr = agent.communicate()[1]
             notify.close()
     assert "Traceback" not in stderr, stderr[-3000:]
+    assert "reloaded: log.level; at the next restart: power.max_workers" in stderr, stderr[-2000:]
     assert not status_socket.exists()  # removed at stop
     # SIGTERM stopped every worker at a chunk boundary and the store knows each checkpoint.
     with sqlite3.connect(tmp_path / "state" / "jobs.sqlite") as db:

@@ -22,7 +22,9 @@ def add_parser(commands: Any) -> None:
         description=(
             "Run the heater agent: read the heater's microcontroller over the serial port, "
             "control the heat with compute workers, publish telemetry over MQTT. Stops cleanly "
-            "on SIGTERM (workers checkpointed, outbox flushed); SIGHUP reloads the log level."
+            "on SIGTERM (workers checkpointed, outbox flushed). SIGHUP applies log.level, "
+            "mqtt.telemetry_period_s and the setpoint range live, and names the changed keys "
+            "that need a restart."
         ),
     )
     parser.add_argument(

@@ -31,3 +31,25 @@ def print_metrics(title: str, result: Mapping[str, Any]) -> None:
     for key, value in result.items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an integer of at least 1, with the value named when it is not."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0, with the value named when it is not."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from boiler_agent.benchmarks._entry import run_main
+from boiler_agent.benchmarks._entry import positive_int, run_main
 
 REPEATS = 3  # each time is the best of this many runs
 DGEMM_N = 1024
@@ -198,26 +198,19 @@ def _print_table(results: dict[str, dict[str, Any]], repeats: int) -> None:
         console.print(line)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """This benchmark's options, for its own parser or a `boiler-agent bench kernels` one."""
     add = parser.add_argument
-    add("--mc-paths", type=_positive_int, default=200_000, help="option_mc paths (%(default)s)")
-    add("--mc-steps", type=_positive_int, default=64, help="option_mc steps (%(default)s)")
-    add("--heat-grid", type=_positive_int, default=96, help="heat2d grid side (%(default)s)")
-    add("--heat-sweeps", type=_positive_int, default=2000, help="heat2d sweeps (%(default)s)")
-    add("--image", type=_positive_int, nargs=2, default=[640, 480], metavar=("W", "H"))
-    add("--max-iter", type=_positive_int, default=500, help="mandelbrot max_iter (%(default)s)")
-    add("--lin-n", type=_positive_int, default=512, help="linsolve n (%(default)s)")
-    add("--lin-rhs", type=_positive_int, default=8192, help="linsolve rhs (%(default)s)")
-    add("--dgemm-n", type=_positive_int, default=DGEMM_N, help="dgemm size (%(default)s)")
-    add("--repeats", type=_positive_int, default=REPEATS, help="best of (%(default)s)")
+    add("--mc-paths", type=positive_int, default=200_000, help="option_mc paths (%(default)s)")
+    add("--mc-steps", type=positive_int, default=64, help="option_mc steps (%(default)s)")
+    add("--heat-grid", type=positive_int, default=96, help="heat2d grid side (%(default)s)")
+    add("--heat-sweeps", type=positive_int, default=2000, help="heat2d sweeps (%(default)s)")
+    add("--image", type=positive_int, nargs=2, default=[640, 480], metavar=("W", "H"))
+    add("--max-iter", type=positive_int, default=500, help="mandelbrot max_iter (%(default)s)")
+    add("--lin-n", type=positive_int, default=512, help="linsolve n (%(default)s)")
+    add("--lin-rhs", type=positive_int, default=8192, help="linsolve rhs (%(default)s)")
+    add("--dgemm-n", type=positive_int, default=DGEMM_N, help="dgemm size (%(default)s)")
+    add("--repeats", type=positive_int, default=REPEATS, help="best of (%(default)s)")
     add("--python-scale", type=float, default=1.0, help="shrink the Python inputs (%(default)s)")
     add("--json", action="store_true", help="print one JSON line, no table")
 

@@ -42,7 +42,7 @@ import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
 import boiler_agent
-from boiler_agent.benchmarks._entry import print_metrics, run_main
+from boiler_agent.benchmarks._entry import positive_float, positive_int, print_metrics, run_main
 from boiler_agent.paths import default_cache_dir
 from boiler_agent.telemetry.local_broker import LocalBroker
 from firmware_bridge.simulator.server import HeaterSimulator
@@ -349,29 +349,15 @@ def _phase(
     return usage, telemetry.between(started, time.monotonic())
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--window-s", type=_positive_float, default=20.0, help="each measured window (20 s)"
+        "--window-s", type=positive_float, default=20.0, help="each measured window (20 s)"
     )
     parser.add_argument(
-        "--warmup-s", type=_positive_float, default=5.0, help="after the first telemetry (5 s)"
+        "--warmup-s", type=positive_float, default=5.0, help="after the first telemetry (5 s)"
     )
     parser.add_argument(
-        "--workers", type=_positive_int, default=1, help="the agent's power.max_workers (1)"
+        "--workers", type=positive_int, default=1, help="the agent's power.max_workers (1)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line, no table")
 

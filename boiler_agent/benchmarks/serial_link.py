@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from boiler_agent.benchmarks._entry import run_main
+from boiler_agent.benchmarks._entry import positive_int, run_main
 from firmware_bridge.protocol import (
     Ack,
     Fault,
@@ -160,13 +160,6 @@ def run(frames: int = 200_000, chunk_bytes: int = 4096, seed: int = 1) -> dict[s
     }
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _print_table(result: dict[str, float | int]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -182,9 +175,9 @@ def _print_table(result: dict[str, float | int]) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """This benchmark's options, for its own parser or a `boiler-agent bench serial` one."""
-    parser.add_argument("--frames", type=_positive_int, default=200_000, help="default %(default)s")
+    parser.add_argument("--frames", type=positive_int, default=200_000, help="default %(default)s")
     parser.add_argument(
-        "--chunk-bytes", type=_positive_int, default=4096, help="read size, default %(default)s"
+        "--chunk-bytes", type=positive_int, default=4096, help="read size, default %(default)s"
     )
     parser.add_argument("--seed", type=int, default=1, help="stream's random seed (%(default)s)")
     parser.add_argument("--json", action="store_true", help="print one JSON line, no table")

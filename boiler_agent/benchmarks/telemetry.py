@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from boiler_agent.benchmarks._entry import print_metrics, run_main
+from boiler_agent.benchmarks._entry import positive_int, print_metrics, run_main
 from boiler_agent.telemetry.client import ClientSettings, FleetClient
 from boiler_agent.telemetry.local_broker import LocalBroker
 from boiler_agent.telemetry.outbox import Outbox
@@ -227,20 +227,13 @@ def run(messages: int = 20_000, replay_messages: int = DAY_AT_1HZ) -> dict[str, 
     }
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--messages", type=_positive_int, default=20_000, help="messages for the rate (20000)"
+        "--messages", type=positive_int, default=20_000, help="messages for the rate (20000)"
     )
     parser.add_argument(
         "--replay-messages",
-        type=_positive_int,
+        type=positive_int,
         default=DAY_AT_1HZ,
         help=f"backlog size for the replay ({DAY_AT_1HZ}: a day at 1 Hz)",
     )

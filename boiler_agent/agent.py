@@ -496,11 +496,20 @@ class Agent:
             cpu_temp_c=cpu[0] if cpu else None,
             cpu_critical_c=cpu[1] if cpu else None,
             plant_now_s=plant_now,
+            expected_rate_k_per_s=self._expected_rate(temp),
         )
         for event in verdict.events:
             self._on_safety_event(event)
         self.trips = {kind.value: reason for kind, reason in guard.active.items()}
         return verdict.allowed
+
+    def _expected_rate(self, temp: float | None) -> float | None:
+        """The controller model's warming rate at the measured power, when it has a model."""
+        estimate = getattr(self._controller, "expected_rate_k_per_s", None)
+        if estimate is None or temp is None:
+            return None
+        rate: float = estimate(temp, self.measured_w)
+        return rate
 
     def _on_safety_event(self, event: SafetyEvent) -> None:
         if self.fleet is not None:

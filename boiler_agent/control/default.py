@@ -82,6 +82,15 @@ class ModelBased:
         self._recovering = False  # from a sudden fall until back at the reference
         self._boost = False
 
+    def expected_rate_k_per_s(self, measured_c: float, power_w: float) -> float:
+        """How fast the model says `power_w` warms the plant now (K/s; negative: it cools).
+
+        For the safety guard's runaway check: heat applied without the rise the model expects
+        means the sensor no longer sees the heat.
+        """
+        model = self.model
+        return (power_w - model.loss_w_k * (measured_c - self._outdoor_c)) / model.capacity_j_k
+
     def step(
         self,
         now_s: float,

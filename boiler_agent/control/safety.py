@@ -79,6 +79,8 @@ class SafetyGuard:
     _frozen_value: float | None = None
     _frozen_since_s: float | None = None
     _window_start: tuple[float, float] | None = None  # (time, temperature)
+    _expected_rise_k: float | None = 0.0  # the model's rise over the window so far, if known
+    _last_plant_s: float | None = None
 
     def check(
         self,
@@ -92,12 +94,18 @@ class SafetyGuard:
         cpu_temp_c: float | None = None,
         cpu_critical_c: float | None = None,
         plant_now_s: float | None = None,
+        expected_rate_k_per_s: float | None = None,
     ) -> Verdict:
         """One control period's check. `power_fraction` is the heat applied since the last.
 
         `now_s` is real time (readings go stale and loops stall in real seconds); the windows
         over which the plant must respond (frozen sensor, runaway) run on `plant_now_s`, which
         differs only when the plant is simulated faster than real time.
+
+        `expected_rate_k_per_s` is what the controller's model says the heat applied does to
+        the temperature now; with it, runaway means "not rising as the model expects" (less
+        than half of it), so an undersized heater on a cold night is not taken for a sensor that
+        fell off. Without it (controllers with no model) the fixed `runaway_min_rise_k` applies.
         """
         plant_s = now_s if plant_now_s is None else plant_now_s
         events: list[SafetyEvent] = []
@@ -115,7 +123,7 @@ class SafetyGuard:
             )
             conditions[TripKind.FROZEN_SENSOR] = self._frozen(plant_s, temp_c, power_fraction)
             conditions[TripKind.RUNAWAY] = self._runaway(
-                plant_s, temp_c, power_fraction, setpoint_c
+                plant_s, temp_c, power_fraction, setpoint_c, expected_rate_k_per_s
             )
         throttle = self._cpu_throttle(cpu_temp_c, cpu_critical_c)
         conditions[TripKind.CPU_HOT] = (
@@ -186,26 +194,45 @@ class SafetyGuard:
         return None
 
     def _runaway(
-        self, now_s: float, temp_c: float, power_fraction: float, setpoint_c: float
+        self,
+        now_s: float,
+        temp_c: float,
+        power_fraction: float,
+        setpoint_c: float,
+        expected_rate_k_per_s: float | None,
     ) -> str | None:
         limits = self.limits
+        last, self._last_plant_s = self._last_plant_s, now_s
         heating_hard = power_fraction >= limits.runaway_heating_share
         if not heating_hard or temp_c >= setpoint_c - limits.runaway_hysteresis_k:
             self._window_start = None  # nothing to expect
             return None
         if self._window_start is None:
             self._window_start = (now_s, temp_c)
+            self._expected_rise_k = 0.0
             return None
+        if self._expected_rise_k is not None:
+            if expected_rate_k_per_s is None or last is None:
+                self._expected_rise_k = None  # not known for the whole window
+            else:
+                self._expected_rise_k += expected_rate_k_per_s * max(0.0, now_s - last)
         started_s, started_c = self._window_start
         if now_s - started_s < limits.runaway_window_s:
             return None
         rise = temp_c - started_c
+        expected = self._expected_rise_k
         self._window_start = (now_s, temp_c)
-        if rise < limits.runaway_min_rise_k:
-            return (
-                f"heating at {power_fraction:.0%} for {now_s - started_s:.0f} s raised the "
-                f"temperature by {rise:+.2f} K, expected at least {limits.runaway_min_rise_k:g} K"
-            )
+        self._expected_rise_k = 0.0
+        heating = f"heating at {power_fraction:.0%} for {now_s - started_s:.0f} s raised the "
+        if expected is None:
+            if rise < limits.runaway_min_rise_k:
+                return (
+                    f"{heating}temperature by {rise:+.2f} K, "
+                    f"expected at least {limits.runaway_min_rise_k:g} K"
+                )
+            return None
+        if expected >= limits.runaway_min_rise_k and rise < 0.5 * expected:
+            return f"{heating}temperature by {rise:+.2f} K; the model expected {expected:+.2f} K"
         return None
 
     def _cpu_throttle(self, cpu_temp_c: float | None, critical_c: float | None) -> float:

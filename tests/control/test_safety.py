@@ -115,3 +115,37 @@ def test_hot_cpu_throttles_rather_than_stops() -> None:
 def test_runaway_window_outside_its_range_is_refused() -> None:
     with pytest.raises(ValueError, match="runaway_window_s"):
         SafetyLimits(max_temp_c=30.0, valid_min_c=0.0, valid_max_c=45.0, runaway_window_s=60.0)
+
+
+def _heat_for_a_window(guard: SafetyGuard, rise_per_check_k: float, rate: float | None) -> Verdict:
+    """Full heat for 700 s, one check a second, the temperature rising `rise_per_check_k` each."""
+    temp = 15.0
+    verdict = _check(guard, 0.0, temp, power_fraction=1.0, expected_rate_k_per_s=rate)
+    for second in range(1, 701):
+        temp += rise_per_check_k
+        verdict = _check(guard, float(second), temp, power_fraction=1.0, expected_rate_k_per_s=rate)
+        if TripKind.RUNAWAY in verdict.active:
+            break
+    return verdict
+
+
+def test_an_undersized_heater_on_a_cold_night_is_not_a_runaway() -> None:
+    # The model expects 0.24 K in 600 s and the room gains 0.15 K: slow, but as expected.
+    verdict = _heat_for_a_window(SafetyGuard(LIMITS), 0.15 / 600, rate=0.24 / 600)
+    assert TripKind.RUNAWAY not in verdict.active
+
+
+def test_a_sensor_that_no_longer_sees_the_heat_trips_against_the_model() -> None:
+    verdict = _heat_for_a_window(SafetyGuard(LIMITS), 0.0, rate=1.0 / 600)
+    assert TripKind.RUNAWAY in verdict.active
+    assert any("the model expected +1.00 K" in e.reason for e in verdict.events)
+
+
+def test_a_model_that_expects_no_rise_cannot_trip_it() -> None:
+    verdict = _heat_for_a_window(SafetyGuard(LIMITS), -0.1 / 600, rate=-0.05 / 600)
+    assert TripKind.RUNAWAY not in verdict.active
+
+
+def test_without_a_model_the_fixed_minimum_rise_applies() -> None:
+    verdict = _heat_for_a_window(SafetyGuard(LIMITS), 0.15 / 600, rate=None)
+    assert TripKind.RUNAWAY in verdict.active

@@ -160,7 +160,7 @@ class Agent:
         self.telemetry_sent = 0
         self._ready_sent = False
         self._last_status: AgentStatus | None = None
-        self.knobs_found: list[str] = []
+        self.frequency_knob: tuple[PowerKnob, KnobInfo] | None = None  # found at start
         self._jobs_done_at_stop = 0
         self._birth_sent_for: int | None = None
         self._next_period = 0.0
@@ -168,7 +168,7 @@ class Agent:
         self._next_telemetry = 0.0
         self._next_status = 0.0
         self._last_period: float | None = None
-        self._cpu: tuple[float, float] | None = None
+        self._cpu: tuple[float, float] | None = None  # CPU package (now, critical) °C
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -209,7 +209,7 @@ class Agent:
         self.scheduler.set_active(0)
         self._workers = workers
         self._probe_knobs()
-        self._build_power(rated_power_w=config.heater.rated_power_w)
+        self.power = self._power_loop(config.heater.rated_power_w)
         if config.mqtt.enabled:
             self.fleet = self._build_fleet()
             if config.compute.accept_jobs:
@@ -240,13 +240,13 @@ class Agent:
             config.mqtt.url if config.mqtt.enabled else "off",
         )
 
-    def _build_power(self, rated_power_w: float | None) -> None:
+    def _power_loop(self, rated_power_w: float | None) -> PowerLoop:
         """Map worker CPU use to watts: the heater's rating spread over its workers."""
         rated = rated_power_w or 100.0 * self._workers  # placeholder until IDENT says
         self._power_built_for = rated_power_w
         per_core = self.config.power.watts_per_core or rated / self._workers
         self.max_power_w = per_core * self._workers
-        frequency = getattr(self, "frequency_knob", None)
+        frequency = self.frequency_knob
         allocator = PowerAllocator(
             self._workers,
             per_core,
@@ -257,9 +257,7 @@ class Agent:
             ),
         )
         cycler = DutyCycler(self.scheduler.pool, period_s=self.config.power.period_s)
-        if hasattr(self, "power"):
-            self.power.release()
-        self.power = PowerLoop(
+        return PowerLoop(
             self.scheduler, allocator, cycler, watts_per_busy_core=per_core, frequency=frequency
         )
 
@@ -287,7 +285,6 @@ class Agent:
         intel_pstate) lets the allocator run many cores slower before stopping any. RAPL and
         cgroup caps are reported, not driven.
         """
-        self.frequency_knob: tuple[PowerKnob, KnobInfo] | None = None
         prefixes = tuple(
             KNOB_PREFIXES[name] for name in self.config.power.actuators if name in KNOB_PREFIXES
         )
@@ -304,7 +301,6 @@ class Agent:
             usable_cap = info.usable and info.maximum > 0
             if usable_cap and knob.name in FREQUENCY_KNOBS and self.frequency_knob is None:
                 self.frequency_knob = (knob, info)
-        self.knobs_found = [info.name for info in found if info.usable]
         log.info(
             "power: driving workers, duty cycling%s; sysfs knobs: %s",
             f" and {self.frequency_knob[0].name}" if self.frequency_knob else "",
@@ -429,6 +425,7 @@ class Agent:
 
     def _period(self, now: float) -> None:
         plant_now = self._plant_clock()
+        self._cpu = cpu_package_temperature()  # once a period: safety and telemetry share it
         elapsed = 0.0 if self._last_period is None else now - self._last_period
         self._last_period = now
         self.target = self._arbiter.target(plant_now)
@@ -485,7 +482,7 @@ class Agent:
         guard = self._guard
         if guard is None:
             return 0.0
-        cpu = cpu_package_temperature()
+        cpu = self._cpu
         verdict = guard.check(
             now,
             temp,
@@ -558,7 +555,8 @@ class Agent:
         rated = self.config.heater.rated_power_w or float(identity.rated_power_w)
         # A new controller (and its learnt model) only for a heater of another rating.
         if self._controller is None or rated != self._power_built_for:
-            self._build_power(rated_power_w=rated)
+            self.power.release()
+            self.power = self._power_loop(rated)
             self._controller = build_controller(
                 self.config.control.controller, self.max_power_w, self.control_period_s
             )
@@ -736,7 +734,7 @@ class Agent:
         outbox = self.fleet.outbox.stats()
         controlled = "water_c" if self.config.heater.kind == "boiler" else "air_c"
         temp, _ = self.heater.controlled_temp()
-        cpu = cpu_package_temperature()
+        cpu = self._cpu
         allocation = self.power.allocation
         counts = self._job_counts()
         self.fleet.publish_telemetry(
@@ -804,8 +802,8 @@ class Agent:
 
     def _snapshot(self, *, with_store: bool = True) -> AgentStatus:
         """A snapshot; `with_store` only on the loop's thread (it reads the job store)."""
-        identity = self.heater.identity if hasattr(self, "heater") else None
-        readings = self.heater.readings if hasattr(self, "heater") else None
+        identity = self.heater.identity
+        readings = self.heater.readings
         temps: dict[str, float | None] = {}
         if readings is not None:
             for kind, value in zip(readings.sensors, readings.temps_c, strict=True):
@@ -820,19 +818,17 @@ class Agent:
                 outbox_dropped=outbox.dropped_total if outbox else None,
                 last_error=fleet.client.stats.last_error,
             )
-        link: dict[str, Any] = {}
-        if hasattr(self, "heater"):
-            stats = self.heater.link.stats
-            link = {
-                "state": self.heater.link.state.name.lower(),
-                "frames_rx": stats.frames_rx,
-                "frames_bad": stats.decoder.errors,
-                "reconnects": stats.reconnects,
-                "last_reading_age_s": None
-                if readings is None
-                else round(max(0.0, self._monotonic() - readings.at_s), 1),
-                "refused": self.heater.mismatch,
-            }
+        stats = self.heater.link.stats
+        link: dict[str, Any] = {
+            "state": self.heater.link.state.name.lower(),
+            "frames_rx": stats.frames_rx,
+            "frames_bad": stats.decoder.errors,
+            "reconnects": stats.reconnects,
+            "last_reading_age_s": None
+            if readings is None
+            else round(max(0.0, self._monotonic() - readings.at_s), 1),
+            "refused": self.heater.mismatch,
+        }
         target = self.target
         return AgentStatus(
             agent_version=__version__,
@@ -850,23 +846,21 @@ class Agent:
             if identity
             else None,
             temperatures_c=temps,
-            outdoor_c=self.heater.temp_of(SensorKind.OUTDOOR) if hasattr(self, "heater") else None,
+            outdoor_c=self.heater.temp_of(SensorKind.OUTDOOR),
             setpoint_c=target.setpoint_c if target else None,
             setpoint_source=target.source if target else None,
             mode=target.mode if target else None,
             heat_demand_w=round(self.demand_w, 1),
             power_w=round(self.measured_w, 1),
             power_estimated=True,
-            workers_running=len(self.scheduler.running_indices())
-            if hasattr(self, "scheduler") and self.state != "stopped"
-            else 0,
-            workers_max=self.power.allocation.workers if hasattr(self, "power") else 0,
-            duty=round(self.power.allocation.duty, 3) if hasattr(self, "power") else 0.0,
+            workers_running=len(self.scheduler.running_indices()) if self.state != "stopped" else 0,
+            workers_max=self.power.allocation.workers,
+            duty=round(self.power.allocation.duty, 3),
             jobs=self._job_counts() if with_store and self.state == "running" else {},
             link=link,
             broker=broker,
             safety_trips=[f"{kind}: {reason}" for kind, reason in sorted(self.trips.items())],
-            energy_kwh=round(self.energy.total_kwh, 4) if hasattr(self, "energy") else 0.0,
+            energy_kwh=round(self.energy.total_kwh, 4),
         )
 
     def status_line(self) -> str:

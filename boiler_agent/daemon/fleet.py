@@ -82,7 +82,7 @@ class FleetSide:
         self._birth: Birth | None = None
         self._last_state: bytes | None = None
         self._ha_wants_discovery = threading.Event()
-        self._dropped_reported = self.outbox.stats().dropped_total
+        self._dropped_reported = sum(self.outbox.dropped().values())
         self.client.subscribe(self.topics.cmd_filter, self._on_command)
         if settings.ha_discovery:
             self.client.subscribe(ha_status_topic(settings.ha_prefix), self._on_ha_status)
@@ -139,7 +139,7 @@ class FleetSide:
         if self._ha_wants_discovery.is_set():
             self._ha_wants_discovery.clear()
             self._publish_discovery()
-        dropped = self.outbox.stats().dropped_total
+        dropped = sum(self.outbox.dropped().values())
         if dropped > self._dropped_reported:
             self.publish_event(
                 "outbox_dropped", "outbox_full_or_old", count=dropped - self._dropped_reported

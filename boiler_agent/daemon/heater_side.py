@@ -104,12 +104,6 @@ class HeaterSide:
         self.identity = identity
         log.info("heater: %s (%s)", identity.describe(), event.reason)
 
-    @property
-    def kind_name(self) -> str | None:
-        if self.identity is None:
-            return None
-        return KIND_NAMES.get(self.identity.heater_kind, self.identity.heater_kind.name.lower())
-
     def controlled_temp(self) -> tuple[float | None, float | None]:
         """(°C, reading time) of the controlled sensor, from the newest readings."""
         if self.readings is None:

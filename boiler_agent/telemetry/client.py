@@ -99,12 +99,10 @@ class IncomingMessage:
 
 @dataclass
 class ClientStats:
-    connected: bool = False
     connects: int = 0
     disconnects: int = 0
     acked: int = 0
     refused: int = 0  # the broker answered a publish with a failure reason (e.g. ACL)
-    incoming_overflow: int = 0
     unhandled: int = 0  # messages matching no current subscription (a stale session's)
     last_error: str | None = None
     refused_reasons: dict[str, int] = field(default_factory=dict)
@@ -201,11 +199,11 @@ class FleetClient:
         """
         deadline = time.monotonic() + flush_timeout_s
         while time.monotonic() < deadline and self._connected.is_set():
-            if self.outbox.stats().queued == 0:
+            if self.outbox.empty():
                 break
             self._wake.set()
             time.sleep(0.02)
-        flushed = self.outbox.stats().queued == 0
+        flushed = self.outbox.empty()
         self._stopping.set()
         self._wake.set()
         if self._sender is not None:
@@ -312,7 +310,6 @@ class FleetClient:
             self.stats.last_error = message
             return
         self.stats.connects += 1
-        self.stats.connected = True
         self.stats.last_error = None
         client.publish(self.settings.availability_topic, b"online", qos=1, retain=True)
         with self._subscriptions_lock:
@@ -347,7 +344,6 @@ class FleetClient:
     ) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
-        self.stats.connected = False
         if was_connected:
             self.stats.disconnects += 1
             if not self._stopping.is_set():

@@ -50,6 +50,8 @@ class Transport(Protocol):
 
     def unsubscribe(self, topic_filter: str) -> None: ...
 
+    def manage(self, topic_filter: str) -> None: ...
+
 
 @dataclass
 class JobFeedStats:
@@ -81,8 +83,7 @@ class JobFeed:
         self._hold_s = hold_s
         self._memory_budget = memory_budget_bytes
         self.subscription = topics.jobs_shared_subscription(pool)
-        if hasattr(transport, "manage"):
-            transport.manage(self.subscription)
+        transport.manage(self.subscription)
         self.stats = JobFeedStats()
         self._incoming: collections.deque[IncomingMessage] = collections.deque()
         self._incoming_lock = threading.Lock()

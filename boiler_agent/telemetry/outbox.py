@@ -332,19 +332,29 @@ class Outbox:
     # -- reporting --------------------------------------------------------------------------
 
     def stats(self) -> OutboxStats:
+        """Counts for telemetry and status (counting the rows reads the whole table)."""
         with self._lock:
             count, oldest = self._db.execute(
                 "SELECT COUNT(*), MIN(created) FROM messages"
             ).fetchone()
-            drops = self._db.execute(
-                "SELECT name, value FROM counters WHERE name LIKE 'dropped:%'"
-            ).fetchall()
         return OutboxStats(
             queued=int(count),
             queued_bytes=self._queued_bytes,
             oldest_age_s=None if oldest is None else max(0.0, self._clock() - float(oldest)),
-            dropped={name.split(":", 1)[1]: int(value) for name, value in drops},
+            dropped=self.dropped(),
         )
+
+    def dropped(self) -> dict[str, int]:
+        """Messages dropped over the outbox's life, by reason (cheap: one small table)."""
+        with self._lock:
+            drops = self._db.execute(
+                "SELECT name, value FROM counters WHERE name LIKE 'dropped:%'"
+            ).fetchall()
+        return {name.split(":", 1)[1]: int(value) for name, value in drops}
+
+    def empty(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
 
     def close(self) -> None:
         with self._lock:

@@ -56,6 +56,9 @@ class Recorder:
     def unsubscribe(self, topic_filter: str) -> None:
         self.subscribed.remove(topic_filter)
 
+    def manage(self, topic_filter: str) -> None:
+        self.managed = topic_filter
+
 
 class Clock:
     def __init__(self) -> None:

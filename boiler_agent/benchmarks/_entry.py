@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -19,6 +20,14 @@ def run_main(
     )
     add_arguments(parser)
     return report(parser.parse_args(argv))
+
+
+def emit(title: str, result: Mapping[str, Any], as_json: bool) -> None:
+    """The benchmark's result: one JSON line (`--json`) or the metrics table."""
+    if as_json:
+        print(json.dumps(result), flush=True)
+    else:
+        print_metrics(title, result)
 
 
 def print_metrics(title: str, result: Mapping[str, Any]) -> None:

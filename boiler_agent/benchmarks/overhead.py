@@ -42,7 +42,12 @@ import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 
 import boiler_agent
-from boiler_agent.benchmarks._entry import positive_float, positive_int, print_metrics, run_main
+from boiler_agent.benchmarks._entry import (
+    emit,
+    positive_float,
+    positive_int,
+    run_main,
+)
 from boiler_agent.paths import default_cache_dir
 from boiler_agent.telemetry.local_broker import LocalBroker
 from firmware_bridge.simulator.server import HeaterSimulator
@@ -364,10 +369,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def report(args: argparse.Namespace) -> int:
     result = run(window_s=args.window_s, warmup_s=args.warmup_s, workers=args.workers)
-    if args.json:
-        print(json.dumps(result), flush=True)
-        return 0
-    print_metrics("overhead: the supervisor idle and controlling, against bare Python", result)
+    emit("overhead: the supervisor idle and controlling, against bare Python", result, args.json)
     return 0
 
 

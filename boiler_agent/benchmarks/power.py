@@ -13,7 +13,6 @@ staggered duty cycling, integral trim) tracks a target stepped from 0 to 100 % o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -21,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from boiler_agent.benchmarks._entry import print_metrics, run_main
+from boiler_agent.benchmarks._entry import emit, run_main
 from boiler_agent.compute.pool import WorkerPool
 from boiler_agent.compute.scheduler import FillerJob, JobScheduler
 from boiler_agent.compute.store import JobStore
@@ -132,10 +131,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def report(args: argparse.Namespace) -> int:
     result = run(step_s=args.step_seconds, workers=args.workers)
-    if args.json:
-        print(json.dumps(result), flush=True)
-        return 0
-    print_metrics("power tracking with real workers", result)
+    emit("power tracking with real workers", result, args.json)
     return 0
 
 

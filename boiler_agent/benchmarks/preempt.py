@@ -13,7 +13,6 @@ Measured in one run on real worker processes:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import statistics
@@ -25,7 +24,7 @@ from typing import Any
 
 import psutil
 
-from boiler_agent.benchmarks._entry import print_metrics, run_main
+from boiler_agent.benchmarks._entry import emit, run_main
 from boiler_agent.compute.jobs import validate_job
 from boiler_agent.compute.pool import WorkerPool
 from boiler_agent.compute.scheduler import JobScheduler
@@ -167,10 +166,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def report(args: argparse.Namespace) -> int:
     result = run(stops=max(2, args.stops))
-    if args.json:
-        print(json.dumps(result), flush=True)
-    else:
-        print_metrics("preemption: stop, pause, start, determinism", result)
+    emit("preemption: stop, pause, start, determinism", result, args.json)
     if not result["deterministic"]:
         print("preempt benchmark: results differ between runs", file=sys.stderr)
         return 1

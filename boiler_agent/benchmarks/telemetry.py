@@ -15,7 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from boiler_agent.benchmarks._entry import positive_int, print_metrics, run_main
+from boiler_agent.benchmarks._entry import emit, positive_int, run_main
 from boiler_agent.telemetry.client import ClientSettings, FleetClient
 from boiler_agent.telemetry.local_broker import LocalBroker
 from boiler_agent.telemetry.outbox import Outbox
@@ -242,10 +242,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def report(args: argparse.Namespace) -> int:
     result = run(messages=args.messages, replay_messages=args.replay_messages)
-    if args.json:
-        print(json.dumps(result), flush=True)
-        return 0
-    print_metrics("telemetry: outbox against raw paho, and a day's backlog replayed", result)
+    emit("telemetry: outbox against raw paho, and a day's backlog replayed", result, args.json)
     return 0
 
 

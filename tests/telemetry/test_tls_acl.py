@@ -9,23 +9,21 @@ from pathlib import Path
 from boiler_agent.telemetry.client import ClientSettings, FleetClient
 from boiler_agent.telemetry.local_broker import LocalBroker, free_loopback_port
 from boiler_agent.telemetry.outbox import Outbox
-from tests.telemetry.certs import make_pki
+from tests.telemetry.certs import Pki, make_pki
 from tests.telemetry.consumer import Consumer
 
 ROOT = Path(__file__).resolve().parents[2]
 ACL = ROOT / "docs" / "mosquitto" / "fleet.acl"
 
 
-def test_tls_heater_publishes_its_own_topics_and_the_acl_refuses_another_heaters(
-    tmp_path: Path,
-) -> None:
-    pki = make_pki(tmp_path / "pki")
+def _tls_broker(tmp_path: Path, pki: Pki, *acl: str) -> tuple[LocalBroker, int]:
+    """A started broker with a plain listener (no anonymous) and a client-certificate one."""
     tls_port = free_loopback_port()
     broker = LocalBroker(
         workdir=tmp_path / "broker",
         allow_anonymous=False,
         extra_config=[
-            f"acl_file {ACL}",
+            *acl,
             f"listener {tls_port} 127.0.0.1",
             f"cafile {pki.ca_cert}",
             f"certfile {pki.broker_cert}",
@@ -35,6 +33,14 @@ def test_tls_heater_publishes_its_own_topics_and_the_acl_refuses_another_heaters
         ],
     )
     broker.start()
+    return broker, tls_port
+
+
+def test_tls_heater_publishes_its_own_topics_and_the_acl_refuses_another_heaters(
+    tmp_path: Path,
+) -> None:
+    pki = make_pki(tmp_path / "pki")
+    broker, tls_port = _tls_broker(tmp_path, pki, f"acl_file {ACL}")
     h1_cert, h1_key = pki.client("h1")
     consumer_cert, consumer_key = pki.client("fleet-consumer")
     consumer = Consumer(
@@ -83,21 +89,7 @@ def test_tls_heater_publishes_its_own_topics_and_the_acl_refuses_another_heaters
 
 
 def test_a_heater_without_a_certificate_is_refused_and_says_why(tmp_path: Path) -> None:
-    pki = make_pki(tmp_path / "pki")
-    tls_port = free_loopback_port()
-    broker = LocalBroker(
-        workdir=tmp_path / "broker",
-        allow_anonymous=False,
-        extra_config=[
-            f"listener {tls_port} 127.0.0.1",
-            f"cafile {pki.ca_cert}",
-            f"certfile {pki.broker_cert}",
-            f"keyfile {pki.broker_key}",
-            "require_certificate true",
-            "use_identity_as_username true",
-        ],
-    )
-    broker.start()
+    broker, _ = _tls_broker(tmp_path, make_pki(tmp_path / "pki"))
     heater = FleetClient(
         ClientSettings(
             url=broker.url,  # the plain listener: anonymous is not allowed

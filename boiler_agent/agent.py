@@ -246,6 +246,7 @@ class Agent:
         self._power_built_for = rated_power_w
         per_core = self.config.power.watts_per_core or rated / self._workers
         self.max_power_w = per_core * self._workers
+        self.scheduler.watts_per_core = per_core  # one mapping: heat made and jobs' energy
         frequency = self.frequency_knob
         allocator = PowerAllocator(
             self._workers,

@@ -8,7 +8,6 @@ commands that passed the gate. Applying them (within local limits) is the contro
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import Any
 from boiler_agent.telemetry.client import ClientSettings, FleetClient, IncomingMessage
 from boiler_agent.telemetry.commands import CommandGate
 from boiler_agent.telemetry.discovery import discovery_messages, ha_status_topic
+from boiler_agent.telemetry.inbox import Inbox
 from boiler_agent.telemetry.outbox import Outbox, Priority
 from boiler_agent.telemetry.payloads import (
     Birth,
@@ -76,14 +76,12 @@ class FleetSide:
         )
         self.gate = CommandGate(wall_clock, setpoint_range_c=settings.setpoint_range_c)
         self.client = FleetClient(settings.client, self.outbox, clock=wall_clock)
-        self._commands: collections.deque[IncomingMessage] = collections.deque()
-        self._commands_lock = threading.Lock()
-        self.commands_overflow = 0
+        self.commands = Inbox(COMMAND_QUEUE_LIMIT)
         self._birth: Birth | None = None
         self._last_state: bytes | None = None
         self._ha_wants_discovery = threading.Event()
         self._dropped_reported = sum(self.outbox.dropped().values())
-        self.client.subscribe(self.topics.cmd_filter, self._on_command)
+        self.client.subscribe(self.topics.cmd_filter, self.commands.put)
         if settings.ha_discovery:
             self.client.subscribe(ha_status_topic(settings.ha_prefix), self._on_ha_status)
 
@@ -167,23 +165,13 @@ class FleetSide:
 
     # -- commands ---------------------------------------------------------------------------
 
-    def _on_command(self, message: IncomingMessage) -> None:
-        """paho's thread: queue it, nothing else."""
-        with self._commands_lock:
-            if len(self._commands) >= COMMAND_QUEUE_LIMIT:
-                self.commands_overflow += 1
-                return
-            self._commands.append(message)
-
     def _on_ha_status(self, message: IncomingMessage) -> None:
         if message.payload.strip() == b"online":
             self._ha_wants_discovery.set()
 
     def poll_commands(self) -> list[ReceivedCommand]:
         """Validate the queued commands; refused ones are answered here and not returned."""
-        with self._commands_lock:
-            batch = list(self._commands)
-            self._commands.clear()
+        batch = self.commands.drain()
         accepted: list[ReceivedCommand] = []
         for message in batch:
             name = self.topics.command_name(message.topic) or message.topic.rsplit("/", 1)[-1]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from pydantic import ValidationError
 from boiler_agent.compute.jobs import JobError, validate_job
 from boiler_agent.compute.store import JobStore
 from boiler_agent.telemetry.client import IncomingMessage
+from boiler_agent.telemetry.inbox import Inbox
 from boiler_agent.telemetry.outbox import Priority
 from boiler_agent.telemetry.payloads import JobOffer, JobResult, JobStatus, dump
 from boiler_agent.telemetry.topics import Topics, check_id
@@ -85,8 +85,7 @@ class JobFeed:
         self.subscription = topics.jobs_shared_subscription(pool)
         transport.manage(self.subscription)
         self.stats = JobFeedStats()
-        self._incoming: collections.deque[IncomingMessage] = collections.deque()
-        self._incoming_lock = threading.Lock()
+        self._incoming = Inbox(QUEUE_LIMIT)
         self._rejected_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._last_change_s: float | None = None
 
@@ -99,11 +98,7 @@ class JobFeed:
             self.stats.subscribed = False
 
     def on_message(self, message: IncomingMessage) -> None:
-        with self._incoming_lock:
-            if len(self._incoming) >= QUEUE_LIMIT:
-                self.stats.rejected["overflow"] += 1
-                return
-            self._incoming.append(message)
+        self._incoming.put(message)
 
     # -- compute thread ---------------------------------------------------------------------
 
@@ -133,9 +128,9 @@ class JobFeed:
 
     def process(self) -> list[str]:
         """Validate and store the offers received so far; returns the ids accepted."""
-        with self._incoming_lock:
-            batch = list(self._incoming)
-            self._incoming.clear()
+        batch = self._incoming.drain()
+        if self._incoming.overflow:
+            self.stats.rejected["overflow"] = self._incoming.overflow
         accepted: list[str] = []
         for message in batch:
             self.stats.offered += 1

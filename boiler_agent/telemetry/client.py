@@ -37,7 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from boiler_agent.telemetry.outbox import Outbox, OutboxMessage, OutboxStats, Priority
+from boiler_agent.telemetry.outbox import Outbox, OutboxMessage, Priority
 
 log = logging.getLogger(__name__)
 
@@ -227,9 +227,6 @@ class FleetClient:
     def wait_connected(self, timeout_s: float) -> bool:
         return self._connected.wait(timeout_s)
 
-    def outbox_stats(self) -> OutboxStats:
-        return self.outbox.stats()
-
     # -- what callers use -------------------------------------------------------------------
 
     def publish(
@@ -287,10 +284,6 @@ class FleetClient:
         """A filter this client may hold: cleared from a resumed session when not wanted."""
         with self._subscriptions_lock:
             self._managed.add(topic_filter)
-
-    def is_subscribed(self, topic_filter: str) -> bool:
-        with self._subscriptions_lock:
-            return topic_filter in self._subscriptions
 
     # -- paho callbacks (network thread: record and return) ---------------------------------
 

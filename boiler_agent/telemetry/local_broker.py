@@ -11,10 +11,8 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,15 +158,3 @@ class LocalBroker:
             return " | ".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "no log"
-
-
-@contextmanager
-def local_broker(workdir: Path | None = None, **options: object) -> Iterator[LocalBroker]:
-    """Start a private broker for the duration of a `with` block."""
-    with tempfile.TemporaryDirectory(prefix="boiler-agent-mosquitto-") as scratch:
-        broker = LocalBroker(workdir=workdir or Path(scratch), **options)  # type: ignore[arg-type]
-        broker.start()
-        try:
-            yield broker
-        finally:
-            broker.stop()

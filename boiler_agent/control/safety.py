@@ -98,9 +98,10 @@ class SafetyGuard:
     ) -> Verdict:
         """One control period's check. `power_fraction` is the heat applied since the last.
 
-        `now_s` is real time (readings go stale and loops stall in real seconds); the windows
-        over which the plant must respond (frozen sensor, runaway) run on `plant_now_s`, which
-        differs only when the plant is simulated faster than real time.
+        `now_s` is real time: readings go stale, loops stall and a sensor sticks in real
+        seconds (a stuck sensor is a device fault: it is judged on how many readings repeat).
+        The window over which the plant must respond to heat (runaway) runs on `plant_now_s`,
+        which differs only when the plant is simulated faster than real time.
 
         `expected_rate_k_per_s` is what the controller's model says the heat applied does to
         the temperature now; with it, runaway means "not rising as the model expects" (less
@@ -121,7 +122,7 @@ class SafetyGuard:
                 if temp_c > self.limits.max_temp_c
                 else None
             )
-            conditions[TripKind.FROZEN_SENSOR] = self._frozen(plant_s, temp_c, power_fraction)
+            conditions[TripKind.FROZEN_SENSOR] = self._frozen(now_s, temp_c, power_fraction)
             conditions[TripKind.RUNAWAY] = self._runaway(
                 plant_s, temp_c, power_fraction, setpoint_c, expected_rate_k_per_s
             )

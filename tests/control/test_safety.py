@@ -149,3 +149,15 @@ def test_a_model_that_expects_no_rise_cannot_trip_it() -> None:
 def test_without_a_model_the_fixed_minimum_rise_applies() -> None:
     verdict = _heat_for_a_window(SafetyGuard(LIMITS), 0.15 / 600, rate=None)
     assert TripKind.RUNAWAY in verdict.active
+
+
+def test_a_sensor_is_judged_stuck_in_real_seconds_even_when_the_plant_runs_faster() -> None:
+    # simulate at x300: two real seconds are ten plant minutes, and the same reading twice
+    # at a turning point of the temperature is not a stuck sensor.
+    guard = SafetyGuard(LIMITS)
+    for second in range(3):
+        verdict = _check(guard, float(second), 15.0, power_fraction=1.0, plant_now_s=300.0 * second)
+    assert TripKind.FROZEN_SENSOR not in verdict.active
+    for second in range(3, 302):
+        verdict = _check(guard, float(second), 15.0, power_fraction=1.0, plant_now_s=300.0 * second)
+    assert TripKind.FROZEN_SENSOR in verdict.active  # 300 real seconds: it is stuck

@@ -9,7 +9,7 @@ from __future__ import annotations
 import collections
 import queue
 import threading
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 from firmware_bridge.protocol import (
     NO_NEXT_CHANGE,
@@ -250,12 +250,3 @@ class LinkStats:
         self.rtt_max_ms = ms if self.rtt_max_ms is None else max(self.rtt_max_ms, ms)
         # An exponential average: recent round trips matter, one outlier does not dominate.
         self.rtt_avg_ms = ms if self.rtt_avg_ms is None else 0.9 * self.rtt_avg_ms + 0.1 * ms
-
-    def as_dict(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            f.name: getattr(self, f.name) for f in fields(self) if f.name != "decoder"
-        }
-        out["bytes_rx"] = self.decoder.bytes_in
-        out["errors"] = {kind: getattr(self.decoder, kind) for kind in DecoderStats.ERROR_KINDS}
-        out["last_error"] = self.decoder.last_error
-        return out

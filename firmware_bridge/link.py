@@ -209,17 +209,6 @@ class HeaterLink:
         """Restart the MCU, which clears a latched failsafe shutdown."""
         return self._send_reliable(Reset())
 
-    def snapshot(self) -> dict[str, object]:
-        with self._lock:
-            return {
-                "url": self.url,
-                "state": self.state.value,
-                "identity": self.identity,
-                "readings": self.readings,
-                "thermostat": self.thermostat,
-                "stats": self.stats.as_dict(),
-            }
-
     # --- I/O thread ------------------------------------------------------------------------
 
     def _run(self) -> None:

@@ -156,9 +156,6 @@ class DecoderStats:
     def errors(self) -> int:
         return sum(getattr(self, kind) for kind in self.ERROR_KINDS)
 
-    def as_dict(self) -> dict[str, int | str | None]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
 
 class _FrameDroppedError(Exception):
     def __init__(self, kind: str, detail: str) -> None:

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import serial
 
-from firmware_bridge.commands import CommandResult, CommandTracker
 from firmware_bridge.events import (
     EventQueue,
     HeaterIdentity,
@@ -33,6 +32,7 @@ from firmware_bridge.events import (
     Readings,
     ThermostatState,
 )
+from firmware_bridge.in_flight import CommandResult, CommandTracker
 from firmware_bridge.port import PORT_ERRORS, WRITE_TIMEOUT_S, LinePort
 from firmware_bridge.protocol import (
     PROTOCOL_VERSION,

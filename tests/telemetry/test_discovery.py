@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from boiler_agent.telemetry.commands import CommandGate
+from boiler_agent.telemetry.command_gate import CommandGate
 from boiler_agent.telemetry.discovery import (
     HA_STATUS_TOPIC,
     discovery_messages,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from boiler_agent.telemetry.commands import KNOWN_COMMANDS, CommandGate
+from boiler_agent.telemetry.command_gate import KNOWN_COMMANDS, CommandGate
 from boiler_agent.telemetry.payloads import (
     BOILER_SETPOINT_RANGE_C,
     CommandReply,

@@ -7,12 +7,12 @@ import json
 import os
 import re
 import tomllib
+import typing
 from pathlib import Path
 
 import pytest
 from pydantic import BaseModel
 
-from boiler_agent import config as config_module
 from boiler_agent.cli import main
 from boiler_agent.commands.config_cmd import render_example, render_keys_table
 from boiler_agent.config import (
@@ -23,6 +23,7 @@ from boiler_agent.config import (
     config_keys,
     default_heater_id,
     load_config,
+    loading,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,7 +35,7 @@ SECRET = "hunter2-do-not-print"
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No /etc/boiler-agent/agent.toml and no BOILER_AGENT_* variables from the test's host."""
-    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "no-default.toml")
+    monkeypatch.setattr(loading, "DEFAULT_CONFIG_PATH", tmp_path / "no-default.toml")
     for name in [n for n in os.environ if n.startswith("BOILER_AGENT_")]:
         if name not in ("BOILER_AGENT_STATE_DIR", "BOILER_AGENT_CACHE_DIR"):
             monkeypatch.delenv(name)
@@ -66,7 +67,7 @@ def test_no_file_gives_the_defaults() -> None:
     assert config.heater.kind == "room"
     assert (config.control.max_temp_c, config.control.setpoint_max_c) == (30.0, 28.0)
     assert config.serial.port == "/dev/boiler-heater"
-    assert config.power.actuators == ["workers", "duty", "rapl", "cpufreq", "pstate", "cgroup"]
+    assert config.power.actuators == ["rapl", "cpufreq", "pstate", "cgroup"]
     assert config.mqtt_client_id == f"boiler-agent-{config.heater.id}"
     assert config.status_state_file == config.state_dir / "status.json"
 
@@ -94,10 +95,11 @@ def test_state_and_cache_dirs_follow_the_existing_variables(tmp_path: Path) -> N
 
 
 def test_broker_address_from_the_url(tmp_path: Path) -> None:
-    plain = load_config(write(tmp_path, '[mqtt]\nurl = "mqtt://broker"\n'), env={}).mqtt
+    plain = load_config(write(tmp_path, '[mqtt]\nurl = "mqtt://broker"\n'), env={}).mqtt.url
     assert (plain.host, plain.port, plain.tls) == ("broker", 1883, False)
-    tls = load_config(write(tmp_path, '[mqtt]\nurl = "mqtts://b.example"\n'), env={}).mqtt
+    tls = load_config(write(tmp_path, '[mqtt]\nurl = "mqtts://b.example"\n'), env={}).mqtt.url
     assert (tls.host, tls.port, tls.tls) == ("b.example", 8883, True)
+    assert tls == "mqtts://b.example"  # the URL as written, for logs and dumps
 
 
 # --- every kind of error names the key, the value and what is allowed -------------------------
@@ -130,17 +132,17 @@ ERRORS = [
     ('[log]\nlevel = "loud"\n', "log.level", "'loud'", "debug, info, warning, error"),
     (
         '[power]\nactuators = ["workers", "turbo"]\n',
-        "power.actuators[1]",
+        "power.actuators[1]",  # the index in the file, the retired value counted
         "'turbo'",
-        "must be one of: workers, duty, rapl, cpufreq, pstate, cgroup",
+        "must be one of: rapl, cpufreq, pstate, cgroup",
     ),
     (
-        '[power]\nactuators = ["duty", "duty"]\n',
+        '[power]\nactuators = ["rapl", "rapl"]\n',
         "power.actuators",
-        "['duty', 'duty']",
-        "lists duty more than once",
+        "['rapl', 'rapl']",
+        "lists rapl more than once",
     ),
-    ("[power]\nactuators = []\n", "power.actuators", "[]", "not 0; allowed: a list of: workers"),
+    ('[power]\nactuators = "rapl"\n', "power.actuators", "'rapl'", "a list of: rapl, cpufreq"),
     ("[serial]\nbaudrate = 12345\n", "serial.baudrate", "12345", "one of: 9600"),
     ('[serial]\nport = "ttyUSB0"\n', "serial.port", "'ttyUSB0'", "absolute device path"),
     ('[serial]\nport = "tcp://h:1"\n', "serial.port", "'tcp://h:1'", "socket://, rfc2217://"),
@@ -249,7 +251,7 @@ def test_the_default_file_is_read_when_it_exists(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     default = write(tmp_path, '[heater]\nfleet = "north"\n', "etc-agent.toml")
-    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", default)
+    monkeypatch.setattr(loading, "DEFAULT_CONFIG_PATH", default)
     assert load_config(None, env={}).heater.fleet == "north"
 
 
@@ -302,7 +304,7 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
         "BOILER_AGENT_MQTT__URL": "mqtts://from-env:8884",
         "BOILER_AGENT_MQTT__ENABLED": "false",
         "BOILER_AGENT_CONTROL__PERIOD_S": "20",
-        "BOILER_AGENT_POWER__ACTUATORS": "workers, duty",
+        "BOILER_AGENT_POWER__ACTUATORS": "rapl, cgroup",
         "BOILER_AGENT_HEATER__RATED_POWER_W": "",
         "OTHER_VARIABLE": "ignored",
     }
@@ -311,7 +313,7 @@ def test_environment_wins_over_the_file(tmp_path: Path) -> None:
     assert config.mqtt.keepalive_s == 20  # the file's, where the environment says nothing
     assert config.mqtt.enabled is False
     assert config.control.period_s == 20.0
-    assert config.power.actuators == ["workers", "duty"]
+    assert config.power.actuators == ["rapl", "cgroup"]
     assert config.heater.rated_power_w is None
     json_list = load_config(None, env={"BOILER_AGENT_POWER__ACTUATORS": '["rapl"]'})
     assert json_list.power.actuators == ["rapl"]
@@ -506,15 +508,17 @@ def test_config_example_and_keys_commands(capsys: pytest.CaptureFixture[str]) ->
 
 def test_names_and_defaults_match_the_code_that_uses_them() -> None:
     from boiler_agent.compute.scheduler import DEFAULT_CHECKPOINT_INTERVAL_S
+    from boiler_agent.control.config import Controller
     from boiler_agent.control.controllers import KINDS
     from boiler_agent.control.safety import SafetyLimits
+    from boiler_agent.daemon.heater_config import SerialConfig
     from firmware_bridge.link import DEFAULT_BAUDRATE, DEFAULT_LEASE_S, MAX_LEASE_S, RECONNECT_MAX_S
 
     config = AgentConfig()
-    assert config_module.typing.get_args(config_module.Controller) == KINDS
+    assert typing.get_args(Controller) == KINDS
     assert config.serial.baudrate == DEFAULT_BAUDRATE
     assert config.serial.lease_s == DEFAULT_LEASE_S
-    assert upper_bound(config_module.SerialConfig, "lease_s") == MAX_LEASE_S
+    assert upper_bound(SerialConfig, "lease_s") == MAX_LEASE_S
     assert config.serial.reconnect_max_s == RECONNECT_MAX_S
     assert config.compute.checkpoint_interval_s == DEFAULT_CHECKPOINT_INTERVAL_S
     limits = config.control.safety_limits(valid_min_c=0.0, valid_max_c=45.0)

@@ -419,5 +419,5 @@ def test_udev_rules_name_the_port_the_unit_allows_and_the_config_defaults_to() -
         assert re.fullmatch(r"[0-9a-f]{4}", vendor) and re.fullmatch(r"[0-9a-f]{4}", product)
         vendors.add((vendor, product))
     assert len(vendors) == len(rules)
-    config_source = (ROOT / "boiler_agent/config.py").read_text()
+    config_source = (ROOT / "boiler_agent/daemon/heater_config.py").read_text()
     assert '"/dev/boiler-heater"' in config_source  # serial.port's default

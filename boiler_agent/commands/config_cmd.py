@@ -27,7 +27,7 @@ from boiler_agent.config import (
     ConfigKey,
     config_digest,
     config_keys,
-    load_config,
+    read_config,
 )
 
 WIDTH = 99  # comment lines in the example, like the code's line length
@@ -60,7 +60,8 @@ def add_parser(commands: Any) -> None:
         description=(
             "Load FILE with the BOILER_AGENT_* environment overrides as the agent would, and "
             "print every problem, one per line, with the key, the value and what is allowed. "
-            "Exit 0 when the config is valid, 2 when it is not."
+            "Exit 0 when the config is valid (warnings, such as a deprecated value, are "
+            "printed too), 2 when it is not."
         ),
     )
     check.add_argument("file", type=Path)
@@ -98,23 +99,28 @@ def _env(args: argparse.Namespace) -> Mapping[str, str]:
 
 def _check(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.file, _env(args))
+        loaded = read_config(args.file, _env(args))
     except ConfigError as exc:
         for line in exc.lines():
             print(line)
         return 2
+    for line in loaded.warning_lines():  # the agent runs with them: not a reason to fail
+        print(line)
     print(f"{args.file}: OK")
-    print(f"  {summary(config)}")
+    print(f"  {summary(loaded.config)}")
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
     try:
-        config = load_config(args.file, _env(args))
+        loaded = read_config(args.file, _env(args))
     except ConfigError as exc:
         for line in exc.lines():
             print(line, file=sys.stderr)
         return 2
+    for line in loaded.warning_lines():  # stdout stays TOML (or JSON) that loads back
+        print(line, file=sys.stderr)
+    config = loaded.config
     overrides = sorted(name for name in _env(args) if name.startswith(ENV_PREFIX))
     if args.json:
         dumped = config.model_dump(mode="json")  # SecretStr dumps as its mask
@@ -183,6 +189,8 @@ def render_example() -> str:
             lines.append(f"[{section}]")
         lines += _comment(key.description)
         lines += _comment(f"Allowed: {key.allowed()}.")
+        if key.retired:
+            lines += _comment(f"{retired_note(key)}.")
         default = _default_of(key)
         if key.default_doc is not None:
             lines += _comment(f"Default: {key.default_doc}.")
@@ -193,6 +201,15 @@ def render_example() -> str:
             lines.append(f"{key.name} = {toml_value(default)}")
         blocks.append("\n".join(lines) + "\n")
     return "\n".join(blocks)
+
+
+def retired_note(key: ConfigKey) -> str:
+    """'Deprecated and ignored: workers, duty (why; what to do)', grouped by the advice."""
+    by_advice: dict[str, list[str]] = {}
+    for value, advice in key.retired.items():
+        by_advice.setdefault(advice, []).append(value)
+    notes = [f"{', '.join(values)} ({advice})" for advice, values in by_advice.items()]
+    return "Deprecated and ignored: " + "; ".join(notes)
 
 
 def _cell(text: str) -> str:
@@ -222,9 +239,8 @@ def render_keys_table() -> str:
         else:
             shown = f"`{toml_value(default)}`"
         name = f"`{key.name}`<br>`{key.env_var}`"
-        out.append(
-            f"| {name} | {_cell(shown)} | {_cell(key.allowed())} | {_cell(key.description)} |"
-        )
+        allowed = key.allowed() + (f". {retired_note(key)}" if key.retired else "")
+        out.append(f"| {name} | {_cell(shown)} | {_cell(allowed)} | {_cell(key.description)} |")
     return "\n".join(out).lstrip("\n") + "\n"
 
 

@@ -1,0 +1,25 @@
+"""The `[compute]` config section: which work makes the heat, and how often it is saved."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from boiler_agent.compute.scheduler import DEFAULT_CHECKPOINT_INTERVAL_S
+from boiler_agent.config.fields import Section
+
+
+class ComputeConfig(Section):
+    accept_jobs: bool = Field(
+        default=True,
+        description="Take compute jobs from the fleet's job pool while the heater wants heat.",
+    )
+    filler: bool = Field(
+        default=True,
+        description="Run a built-in filler kernel when heat is wanted and no job is queued.",
+    )
+    checkpoint_interval_s: float = Field(
+        default=DEFAULT_CHECKPOINT_INTERVAL_S,
+        ge=5,
+        le=3600,
+        description="How often a running job saves its state (temp file, fsync, rename).",
+    )

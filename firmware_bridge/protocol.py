@@ -4,7 +4,8 @@ PROTOCOL.md beside this file is normative; this module implements its framing. A
 wire is COBS(version, type, seq, payload, crc16) followed by one 0x00 delimiter. The decoder is
 streaming and never raises: every malformed frame is counted in `FrameDecoder.stats` and
 dropped, so a noisy line can never reach the control loop as an exception. The message types
-live in `messages.py` and are re-exported here, so callers need only this module.
+live in `messages.py` (base, ACK, NAK), `host_messages.py` and `mcu_messages.py`, and are
+re-exported here, so callers need only this module.
 """
 
 from __future__ import annotations
@@ -17,20 +18,26 @@ from typing import ClassVar
 
 from cobs import cobs
 
-from firmware_bridge.messages import (
+from firmware_bridge.host_messages import Heartbeat, IdentRequest, Reset, SetDisplay
+from firmware_bridge.mcu_messages import (
     MAX_SENSORS,
-    MESSAGE_CLASSES,
     NO_NEXT_CHANGE,
     NO_READING_CENTI,
     SERIAL_NUMBER_BYTES,
-    Ack,
     Fault,
     FaultCode,
-    Heartbeat,
     HeaterKind,
     Ident,
-    IdentRequest,
     McuStatus,
+    SensorKind,
+    SensorReading,
+    Sensors,
+    SensorStatus,
+    SetpointSource,
+    Thermostat,
+)
+from firmware_bridge.messages import (
+    Ack,
     Message,
     MessageType,
     Mode,
@@ -38,14 +45,6 @@ from firmware_bridge.messages import (
     NakReason,
     PayloadError,
     ProtocolError,
-    Reset,
-    SensorKind,
-    SensorReading,
-    Sensors,
-    SensorStatus,
-    SetDisplay,
-    SetpointSource,
-    Thermostat,
 )
 
 __all__ = [
@@ -99,6 +98,22 @@ MAX_PAYLOAD_BYTES = MAX_FRAME_BYTES - HEADER_BYTES - CRC_BYTES
 # COBS adds one byte per started run of 254 (so one here); the delimiter comes on top.
 MAX_ENCODED_BYTES = MAX_FRAME_BYTES + 1
 DELIMITER = b"\x00"
+# The decoder's table: every message class by its type code, both directions.
+MESSAGE_CLASSES: dict[int, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (
+        IdentRequest,
+        Heartbeat,
+        SetDisplay,
+        Reset,
+        Ident,
+        Sensors,
+        Thermostat,
+        Fault,
+        Ack,
+        Nak,
+    )
+}
 
 
 def crc16(data: bytes) -> int:

@@ -13,33 +13,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from firmware_bridge.protocol import (
-    NO_NEXT_CHANGE,
-    NO_READING_CENTI,
-    PROTOCOL_VERSION,
-    Ack,
-    Fault,
-    FaultCode,
-    FrameDecoder,
-    Heartbeat,
-    HeaterKind,
-    Ident,
-    IdentRequest,
-    McuStatus,
-    Message,
-    Mode,
-    Nak,
-    NakReason,
-    Reset,
-    SensorKind,
-    SensorReading,
-    Sensors,
-    SensorStatus,
-    SetDisplay,
-    SetpointSource,
-    Thermostat,
-    encode,
-)
+from firmware_bridge import protocol as p
 from firmware_bridge.reliable import DuplicateFilter, ReliableSender, SeqCounter
 
 log = logging.getLogger(__name__)
@@ -47,14 +21,14 @@ log = logging.getLogger(__name__)
 MAX_LEASE_MS = 10_000
 FAILSAFE_SAMPLES = 4  # unusable samples in a row before the latched shutdown
 THERMOSTAT_REPEAT_S = 30.0
-UNUSABLE = SensorStatus.OPEN | SensorStatus.SHORT | SensorStatus.OUT_OF_RANGE
+UNUSABLE = p.SensorStatus.OPEN | p.SensorStatus.SHORT | p.SensorStatus.OUT_OF_RANGE
 
 
 @dataclass(frozen=True)
 class ThermostatReading:
     setpoint_c: float
-    mode: Mode
-    source: SetpointSource
+    mode: p.Mode
+    source: p.SetpointSource
     next_change: tuple[float, float] | None  # (seconds from now, setpoint °C)
 
 
@@ -65,7 +39,7 @@ class HeaterHardware(Protocol):
 
     def thermostat(self) -> ThermostatReading: ...
 
-    def set_remote_setpoint(self, setpoint_c: float, mode: Mode) -> None: ...
+    def set_remote_setpoint(self, setpoint_c: float, mode: p.Mode) -> None: ...
 
     def set_heater_power(self, watts: float) -> None: ...
 
@@ -73,14 +47,14 @@ class HeaterHardware(Protocol):
 @dataclass(frozen=True)
 class McuConfig:
     serial_number: str
-    heater_kind: HeaterKind
+    heater_kind: p.HeaterKind
     rated_power_w: int
     min_temp_c: float
     max_temp_c: float
-    sensors: tuple[SensorKind, ...]
+    sensors: tuple[p.SensorKind, ...]
     firmware_version: tuple[int, int, int] = (1, 0, 0)
     report_interval_ms: int = 500
-    protocol_version: int = PROTOCOL_VERSION
+    protocol_version: int = p.PROTOCOL_VERSION
     noise_sigma_c: float = 0.03
 
     def __post_init__(self) -> None:
@@ -141,7 +115,7 @@ class SimulatedMcu:
         self.boot_id = self._rng.randrange(0x10000)
         self._booted_at_s = now_s
         self._seq = SeqCounter(self._rng.randrange(0x100))
-        self._decoder = FrameDecoder(version=self.config.protocol_version)
+        self._decoder = p.FrameDecoder(version=self.config.protocol_version)
         self._sender = ReliableSender(version=self.config.protocol_version)
         self._duplicates = DuplicateFilter()
         self.lease_until_s: float | None = None
@@ -149,16 +123,16 @@ class SimulatedMcu:
         self.shutdown = False
         self.host_seen = False
         self._next_sample_s = now_s
-        self._last_thermostat: tuple[int, Mode, SetpointSource] | None = None
+        self._last_thermostat: tuple[int, p.Mode, p.SetpointSource] | None = None
         self._last_thermostat_sent_s = now_s
         self._unusable_in_a_row = [0] * len(self.config.sensors)
-        self._last_status = [SensorStatus.OK] * len(self.config.sensors)
-        self._last_centi = [NO_READING_CENTI] * len(self.config.sensors)
+        self._last_status = [p.SensorStatus.OK] * len(self.config.sensors)
+        self._last_centi = [p.NO_READING_CENTI] * len(self.config.sensors)
         self.hardware.set_heater_power(0.0)
         self._send(self._ident())
         self._send_thermostat(now_s)
         if announce_reset:
-            self._send_reliable(Fault(code=FaultCode.MCU_RESET), now_s)
+            self._send_reliable(p.Fault(code=p.FaultCode.MCU_RESET), now_s)
         log.info("MCU booted, boot_id %#06x", self.boot_id)
 
     @property
@@ -182,30 +156,30 @@ class SimulatedMcu:
         for message in self._decoder.feed(data):
             self._handle(message, now_s)
 
-    def _handle(self, message: Message, now_s: float) -> None:
-        if isinstance(message, IdentRequest):
+    def _handle(self, message: p.Message, now_s: float) -> None:
+        if isinstance(message, p.IdentRequest):
             self._duplicates.clear()  # a new host session: its seqs owe nothing to the last one
             self._send(self._ident())
             self._send_thermostat(now_s)
-        elif isinstance(message, Heartbeat):
+        elif isinstance(message, p.Heartbeat):
             self._on_heartbeat(message, now_s)
-        elif isinstance(message, SetDisplay):
+        elif isinstance(message, p.SetDisplay):
             self._on_set(message, now_s)
-        elif isinstance(message, Reset):
+        elif isinstance(message, p.Reset):
             self._ack(message)
             # Remembered across the reboot (as in RAM a reset leaves alone): a retransmitted
             # RESET whose ACK was lost must not restart the MCU a second time.
             if self._reset_filter.is_new(message, now_s):
                 self.boot(now_s)
-        elif isinstance(message, Ack):
+        elif isinstance(message, p.Ack):
             self._sender.settle(message.acked_type, message.acked_seq, now_s)
-        elif isinstance(message, Nak):
+        elif isinstance(message, p.Nak):
             self._sender.settle(message.nacked_type, message.nacked_seq, now_s, message.reason)
         # Anything else is meant for the host: ignored, as PROTOCOL.md section 3 says.
 
-    def _on_heartbeat(self, message: Heartbeat, now_s: float) -> None:
+    def _on_heartbeat(self, message: p.Heartbeat, now_s: float) -> None:
         if message.lease_ms > MAX_LEASE_MS:
-            self._nak(message, NakReason.OUT_OF_RANGE)
+            self._nak(message, p.NakReason.OUT_OF_RANGE)
             return
         self.host_seen = True
         self.applied_power_w = min(message.applied_power_w, self.config.rated_power_w)
@@ -217,9 +191,9 @@ class SimulatedMcu:
             self.lease_until_s = now_s + message.lease_ms / 1000.0
         self._ack(message)
 
-    def _on_set(self, message: SetDisplay, now_s: float) -> None:
+    def _on_set(self, message: p.SetDisplay, now_s: float) -> None:
         if not self._min_centi <= message.setpoint_centi <= self._max_centi:
-            self._nak(message, NakReason.OUT_OF_RANGE)
+            self._nak(message, p.NakReason.OUT_OF_RANGE)
             return
         if self._duplicates.is_new(message, now_s):
             self.hardware.set_remote_setpoint(message.setpoint_centi / 100.0, message.mode)
@@ -232,7 +206,7 @@ class SimulatedMcu:
             self.lease_until_s = None
             self.counters.lease_expiries += 1
             log.info("heat lease expired: compute power cut")
-            self._send_reliable(Fault(code=FaultCode.LEASE_EXPIRED), now_s)
+            self._send_reliable(p.Fault(code=p.FaultCode.LEASE_EXPIRED), now_s)
         self.hardware.set_heater_power(float(self.heater_power_w))
         if now_s >= self._next_sample_s:
             self._next_sample_s = now_s + self.config.report_interval_ms / 1000.0
@@ -253,16 +227,16 @@ class SimulatedMcu:
             reading = self._read_sensor(index, true_c)
             self._watch_limits(index, reading, now_s)
             readings.append(reading)
-        status = McuStatus.NONE
+        status = p.McuStatus.NONE
         if self.lease_active:
-            status |= McuStatus.LEASE_ACTIVE
+            status |= p.McuStatus.LEASE_ACTIVE
         if self.shutdown:
-            status |= McuStatus.SHUTDOWN
+            status |= p.McuStatus.SHUTDOWN
         if self.host_seen:
-            status |= McuStatus.HOST_SEEN
+            status |= p.McuStatus.HOST_SEEN
         uptime_ms = int((now_s - self._booted_at_s) * 1000) & 0xFFFFFFFF
         self._send(
-            Sensors(
+            p.Sensors(
                 boot_id=self.boot_id,
                 uptime_ms=uptime_ms,
                 heater_power_w=self.heater_power_w,
@@ -271,28 +245,30 @@ class SimulatedMcu:
             )
         )
 
-    def _read_sensor(self, index: int, true_c: float) -> SensorReading:
+    def _read_sensor(self, index: int, true_c: float) -> p.SensorReading:
         if index in self.faults.open_sensors:
-            return SensorReading(NO_READING_CENTI, SensorStatus.OPEN)
+            return p.SensorReading(p.NO_READING_CENTI, p.SensorStatus.OPEN)
         if index in self.faults.short_sensors:
-            return SensorReading(NO_READING_CENTI, SensorStatus.SHORT)
-        if index in self.faults.frozen_sensors and self._last_centi[index] != NO_READING_CENTI:
+            return p.SensorReading(p.NO_READING_CENTI, p.SensorStatus.SHORT)
+        if index in self.faults.frozen_sensors and self._last_centi[index] != p.NO_READING_CENTI:
             centi = self._last_centi[index]
         else:
             noisy = true_c + self._rng.gauss(0.0, self.config.noise_sigma_c)
             centi = max(-0x7FFF, min(0x7FFF, round(noisy * 100)))
         self._last_centi[index] = centi
         in_range = self._min_centi <= centi <= self._max_centi
-        return SensorReading(centi, SensorStatus.OK if in_range else SensorStatus.OUT_OF_RANGE)
+        return p.SensorReading(
+            centi, p.SensorStatus.OK if in_range else p.SensorStatus.OUT_OF_RANGE
+        )
 
-    def _watch_limits(self, index: int, reading: SensorReading, now_s: float) -> None:
+    def _watch_limits(self, index: int, reading: p.SensorReading, now_s: float) -> None:
         previous, self._last_status[index] = self._last_status[index], reading.status
         if reading.status & UNUSABLE:
             self._unusable_in_a_row[index] += 1
         else:
             self._unusable_in_a_row[index] = 0
-        if reading.status not in (previous, SensorStatus.OK):
-            fault = Fault(
+        if reading.status not in (previous, p.SensorStatus.OK):
+            fault = p.Fault(
                 code=self._fault_code(reading), sensor_index=index, value_centi=reading.temp_centi
             )
             self._send_reliable(fault, now_s)
@@ -300,25 +276,27 @@ class SimulatedMcu:
             self.shutdown = True
             self.lease_until_s = None
             log.warning("failsafe shutdown: sensor %d unusable %d samples", index, FAILSAFE_SAMPLES)
-            fault = Fault(
-                code=FaultCode.FAILSAFE_SHUTDOWN, sensor_index=index, value_centi=reading.temp_centi
+            fault = p.Fault(
+                code=p.FaultCode.FAILSAFE_SHUTDOWN,
+                sensor_index=index,
+                value_centi=reading.temp_centi,
             )
             self._send_reliable(fault, now_s)
 
-    def _fault_code(self, reading: SensorReading) -> FaultCode:
-        if reading.status & SensorStatus.OPEN:
-            return FaultCode.SENSOR_OPEN
-        if reading.status & SensorStatus.SHORT:
-            return FaultCode.SENSOR_SHORT
+    def _fault_code(self, reading: p.SensorReading) -> p.FaultCode:
+        if reading.status & p.SensorStatus.OPEN:
+            return p.FaultCode.SENSOR_OPEN
+        if reading.status & p.SensorStatus.SHORT:
+            return p.FaultCode.SENSOR_SHORT
         if reading.temp_centi > self._max_centi:
-            return FaultCode.OVER_TEMPERATURE
-        return FaultCode.UNDER_TEMPERATURE
+            return p.FaultCode.OVER_TEMPERATURE
+        return p.FaultCode.UNDER_TEMPERATURE
 
     # --- bytes out -------------------------------------------------------------------------
 
-    def _ident(self) -> Ident:
+    def _ident(self) -> p.Ident:
         c = self.config
-        return Ident(
+        return p.Ident(
             firmware_version=c.firmware_version,
             serial_number=c.serial_number,
             heater_kind=c.heater_kind,
@@ -335,11 +313,11 @@ class SimulatedMcu:
         reading = reading or self.hardware.thermostat()
         self._last_thermostat = (round(reading.setpoint_c * 100), reading.mode, reading.source)
         self._last_thermostat_sent_s = now_s
-        next_centi, next_s = 0, NO_NEXT_CHANGE
+        next_centi, next_s = 0, p.NO_NEXT_CHANGE
         if reading.next_change is not None:
-            next_s = min(int(reading.next_change[0]), NO_NEXT_CHANGE - 1)
+            next_s = min(int(reading.next_change[0]), p.NO_NEXT_CHANGE - 1)
             next_centi = round(reading.next_change[1] * 100)
-        message = Thermostat(
+        message = p.Thermostat(
             setpoint_centi=round(reading.setpoint_c * 100),
             mode=reading.mode,
             source=reading.source,
@@ -348,21 +326,21 @@ class SimulatedMcu:
         )
         self._send_reliable(message, now_s)
 
-    def _ack(self, message: Message) -> None:
-        self._send(Ack(acked_seq=message.seq, acked_type=message.TYPE))
+    def _ack(self, message: p.Message) -> None:
+        self._send(p.Ack(acked_seq=message.seq, acked_type=message.TYPE))
 
-    def _nak(self, message: Message, reason: NakReason) -> None:
+    def _nak(self, message: p.Message, reason: p.NakReason) -> None:
         self.counters.naks_sent += 1
-        self._send(Nak(nacked_seq=message.seq, nacked_type=message.TYPE, reason=reason))
+        self._send(p.Nak(nacked_seq=message.seq, nacked_type=message.TYPE, reason=reason))
 
-    def _stamp(self, message: Message) -> Message:
+    def _stamp(self, message: p.Message) -> p.Message:
         # Messages are immutable; the seq is given at the moment of sending.
         return dataclasses.replace(message, seq=self._seq.take())
 
-    def _send(self, message: Message) -> None:
-        self._emit(encode(self._stamp(message), version=self.config.protocol_version))
+    def _send(self, message: p.Message) -> None:
+        self._emit(p.encode(self._stamp(message), version=self.config.protocol_version))
 
-    def _send_reliable(self, message: Message, now_s: float) -> None:
+    def _send_reliable(self, message: p.Message, now_s: float) -> None:
         entry, _ = self._sender.submit(self._stamp(message), now_s)
         self._emit(entry.frame)
 

@@ -22,35 +22,8 @@ from cobs import cobs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from firmware_bridge import protocol as p
 from firmware_bridge.messages import PayloadError
-from firmware_bridge.protocol import (
-    MAX_ENCODED_BYTES,
-    MESSAGE_CLASSES,
-    PROTOCOL_VERSION,
-    Ack,
-    DecoderStats,
-    Fault,
-    FaultCode,
-    FrameDecoder,
-    Heartbeat,
-    HeaterKind,
-    Ident,
-    IdentRequest,
-    McuStatus,
-    Message,
-    Mode,
-    Nak,
-    NakReason,
-    Reset,
-    SensorKind,
-    SensorReading,
-    Sensors,
-    SensorStatus,
-    SetDisplay,
-    SetpointSource,
-    Thermostat,
-    encode,
-)
 
 FAST_FRAMES = 3_000
 SLOW_FRAMES = 120_000
@@ -67,80 +40,85 @@ def _i16(rng: random.Random) -> int:
     return rng.randint(-0x8000, 0x7FFF)
 
 
-def _ident(rng: random.Random, seq: int) -> Ident:
+def _ident(rng: random.Random, seq: int) -> p.Ident:
     low = rng.randint(-0x8000, 0x7FFE)
-    return Ident(
+    return p.Ident(
         seq=seq,
         firmware_version=(rng.randrange(256), rng.randrange(256), rng.randrange(256)),
         serial_number="".join(chr(rng.randint(0x20, 0x7E)) for _ in range(rng.randint(0, 12))),
-        heater_kind=rng.choice(list(HeaterKind)),
+        heater_kind=rng.choice(list(p.HeaterKind)),
         rated_power_w=rng.randrange(0x10000),
         min_temp_centi=low,
         max_temp_centi=rng.randint(low + 1, 0x7FFF),
         report_interval_ms=rng.randint(250, 1000),
         boot_id=rng.randrange(0x10000),
         config_checksum=rng.randrange(1 << 32),
-        sensors=tuple(rng.choice(list(SensorKind)) for _ in range(rng.randint(1, 8))),
+        sensors=tuple(rng.choice(list(p.SensorKind)) for _ in range(rng.randint(1, 8))),
     )
 
 
-def _sensors(rng: random.Random, seq: int) -> Sensors:
-    return Sensors(
+def _sensors(rng: random.Random, seq: int) -> p.Sensors:
+    return p.Sensors(
         seq=seq,
         boot_id=rng.randrange(0x10000),
         uptime_ms=rng.randrange(1 << 32),
         heater_power_w=rng.randrange(0x10000),
-        status=McuStatus(rng.randrange(8)),
+        status=p.McuStatus(rng.randrange(8)),
         readings=tuple(
-            SensorReading(_i16(rng), SensorStatus(rng.randrange(8)))
+            p.SensorReading(_i16(rng), p.SensorStatus(rng.randrange(8)))
             for _ in range(rng.randint(1, 8))
         ),
     )
 
 
-MAKERS: dict[type[Message], Callable[[random.Random, int], Message]] = {
-    IdentRequest: lambda rng, seq: IdentRequest(seq=seq),
-    Heartbeat: lambda rng, seq: Heartbeat(
+MAKERS: dict[type[p.Message], Callable[[random.Random, int], p.Message]] = {
+    p.IdentRequest: lambda rng, seq: p.IdentRequest(seq=seq),
+    p.Heartbeat: lambda rng, seq: p.Heartbeat(
         seq=seq, applied_power_w=rng.randrange(0x10000), lease_ms=rng.randrange(0x10000)
     ),
-    SetDisplay: lambda rng, seq: SetDisplay(
-        seq=seq, setpoint_centi=_i16(rng), mode=rng.choice(list(Mode)), fan_pct=rng.randint(0, 100)
-    ),
-    Reset: lambda rng, seq: Reset(seq=seq),
-    Ident: _ident,
-    Sensors: _sensors,
-    Thermostat: lambda rng, seq: Thermostat(
+    p.SetDisplay: lambda rng, seq: p.SetDisplay(
         seq=seq,
         setpoint_centi=_i16(rng),
-        mode=rng.choice(list(Mode)),
-        source=rng.choice(list(SetpointSource)),
+        mode=rng.choice(list(p.Mode)),
+        fan_pct=rng.randint(0, 100),
+    ),
+    p.Reset: lambda rng, seq: p.Reset(seq=seq),
+    p.Ident: _ident,
+    p.Sensors: _sensors,
+    p.Thermostat: lambda rng, seq: p.Thermostat(
+        seq=seq,
+        setpoint_centi=_i16(rng),
+        mode=rng.choice(list(p.Mode)),
+        source=rng.choice(list(p.SetpointSource)),
         next_setpoint_centi=_i16(rng),
         next_change_s=rng.randrange(1 << 32),
     ),
-    Fault: lambda rng, seq: Fault(
+    p.Fault: lambda rng, seq: p.Fault(
         seq=seq,
-        code=rng.choice(list(FaultCode)),
+        code=rng.choice(list(p.FaultCode)),
         sensor_index=rng.randrange(256),
         value_centi=_i16(rng),
     ),
-    Ack: lambda rng, seq: Ack(seq=seq, acked_seq=rng.randrange(256), acked_type=rng.randrange(256)),
-    Nak: lambda rng, seq: Nak(
+    p.Ack: lambda rng, seq: p.Ack(
+        seq=seq, acked_seq=rng.randrange(256), acked_type=rng.randrange(256)
+    ),
+    p.Nak: lambda rng, seq: p.Nak(
         seq=seq,
         nacked_seq=rng.randrange(256),
         nacked_type=rng.randrange(256),
-        reason=rng.choice(list(NakReason)),
+        reason=rng.choice(list(p.NakReason)),
     ),
 }
 MAKER_LIST = list(MAKERS.values())
 
 
-def random_message(rng: random.Random) -> Message:
+def random_message(rng: random.Random) -> p.Message:
     return rng.choice(MAKER_LIST)(rng, rng.randrange(256))
 
 
 # --- damage: each returns the bytes of one segment, delimiter included ---------------------
 
-UNKNOWN_TYPES = [code for code in range(256) if code not in MESSAGE_CLASSES]
+UNKNOWN_TYPES = [code for code in range(256) if code not in p.MESSAGE_CLASSES]
 
 
 def _garbage(rng: random.Random) -> bytes:
@@ -148,7 +126,7 @@ def _garbage(rng: random.Random) -> bytes:
 
 
 def _flipped_bits(rng: random.Random) -> bytes:
-    body = bytearray(encode(random_message(rng))[:-1])
+    body = bytearray(p.encode(random_message(rng))[:-1])
     # Distinct bits, so two flips never cancel out and leave the frame intact.
     for bit in rng.sample(range(len(body) * 8), rng.randint(1, 3)):
         body[bit // 8] ^= 1 << (bit % 8)
@@ -156,12 +134,12 @@ def _flipped_bits(rng: random.Random) -> bytes:
 
 
 def _truncated(rng: random.Random) -> bytes:
-    body = encode(random_message(rng))[:-1]
+    body = p.encode(random_message(rng))[:-1]
     return body[: rng.randrange(1, len(body))] + b"\x00"
 
 
 def _inserted_byte(rng: random.Random) -> bytes:
-    body = bytearray(encode(random_message(rng))[:-1])
+    body = bytearray(p.encode(random_message(rng))[:-1])
     value = rng.randrange(256)
     # A 0x00 at either end would only add a delimiter; inside, it splits the frame in two.
     position = rng.randint(1, len(body) - 1) if value == 0 else rng.randint(0, len(body))
@@ -170,23 +148,23 @@ def _inserted_byte(rng: random.Random) -> bytes:
 
 
 def _deleted_byte(rng: random.Random) -> bytes:
-    body = bytearray(encode(random_message(rng))[:-1])
+    body = bytearray(p.encode(random_message(rng))[:-1])
     del body[rng.randrange(len(body))]
     return bytes(body) + b"\x00"
 
 
 def _oversize(rng: random.Random) -> bytes:
-    run = bytes(rng.randint(1, 255) for _ in range(rng.randint(MAX_ENCODED_BYTES + 1, 400)))
+    run = bytes(rng.randint(1, 255) for _ in range(rng.randint(p.MAX_ENCODED_BYTES + 1, 400)))
     return run + b"\x00"
 
 
 def _other_version(rng: random.Random) -> bytes:
-    version = rng.choice([v for v in range(256) if v != PROTOCOL_VERSION])
-    return encode(random_message(rng), version=version)
+    version = rng.choice([v for v in range(256) if v != p.PROTOCOL_VERSION])
+    return p.encode(random_message(rng), version=version)
 
 
 def _unknown_type(rng: random.Random) -> bytes:
-    body = bytes((PROTOCOL_VERSION, rng.choice(UNKNOWN_TYPES), rng.randrange(256)))
+    body = bytes((p.PROTOCOL_VERSION, rng.choice(UNKNOWN_TYPES), rng.randrange(256)))
     body += rng.randbytes(rng.randint(0, 20))
     frame = body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
     return bytes(cobs.encode(frame)) + b"\x00"
@@ -218,7 +196,7 @@ CERTAIN_COUNTER = {
 @dataclass
 class Stream:
     data: bytes = b""
-    valid: list[Message] = field(default_factory=list)
+    valid: list[p.Message] = field(default_factory=list)
     damage: Counter[str] = field(default_factory=Counter)
 
 
@@ -235,7 +213,7 @@ def build_stream(rng: random.Random, frames: int) -> Stream:
         else:
             message = random_message(rng)
             stream.valid.append(message)
-            parts.append(encode(message))
+            parts.append(p.encode(message))
     stream.data = b"".join(parts)
     return stream
 
@@ -268,9 +246,9 @@ def cobs_decode(data: bytes) -> bytes | None:
     return bytes(out)
 
 
-def classify(run: bytes) -> Message | str:
+def classify(run: bytes) -> p.Message | str:
     """What a receiver must do with the bytes between two delimiters: a message or a counter."""
-    if len(run) > MAX_ENCODED_BYTES:
+    if len(run) > p.MAX_ENCODED_BYTES:
         return "oversize"
     frame = cobs_decode(run)
     if frame is None:
@@ -279,9 +257,9 @@ def classify(run: bytes) -> Message | str:
         return "short"
     if binascii.crc_hqx(frame[:-2], 0xFFFF) != int.from_bytes(frame[-2:], "big"):
         return "bad_crc"
-    if frame[0] != PROTOCOL_VERSION:
+    if frame[0] != p.PROTOCOL_VERSION:
         return "bad_version"
-    cls = MESSAGE_CLASSES.get(frame[1])
+    cls = p.MESSAGE_CLASSES.get(frame[1])
     if cls is None:
         return "unknown_type"
     try:
@@ -290,10 +268,10 @@ def classify(run: bytes) -> Message | str:
         return "bad_payload"
 
 
-def model(data: bytes) -> tuple[list[Message], Counter[str]]:
+def model(data: bytes) -> tuple[list[p.Message], Counter[str]]:
     """Messages delivered and errors counted for `data`, an unfinished last run included."""
     *runs, tail = data.split(b"\x00")
-    delivered: list[Message] = []
+    delivered: list[p.Message] = []
     errors: Counter[str] = Counter()
     for run in runs:
         if not run:
@@ -303,7 +281,7 @@ def model(data: bytes) -> tuple[list[Message], Counter[str]]:
             errors[outcome] += 1
         else:
             delivered.append(outcome)
-    if len(tail) > MAX_ENCODED_BYTES:
+    if len(tail) > p.MAX_ENCODED_BYTES:
         errors["oversize"] += 1  # counted as soon as the run is too long, before its delimiter
     return delivered, errors
 
@@ -311,18 +289,18 @@ def model(data: bytes) -> tuple[list[Message], Counter[str]]:
 # --- checks --------------------------------------------------------------------------------
 
 
-def error_counts(stats: DecoderStats) -> Counter[str]:
-    return Counter({kind: getattr(stats, kind) for kind in DecoderStats.ERROR_KINDS})
+def error_counts(stats: p.DecoderStats) -> Counter[str]:
+    return Counter({kind: getattr(stats, kind) for kind in p.DecoderStats.ERROR_KINDS})
 
 
-def first_difference(got: Sequence[Message], want: Sequence[Message]) -> str:
+def first_difference(got: Sequence[p.Message], want: Sequence[p.Message]) -> str:
     for index, (a, b) in enumerate(zip(got, want, strict=False)):
         if a != b:
             return f"message {index}: expected {b}, decoded {a}"
     return f"expected {len(want)} messages, decoded {len(got)}"
 
 
-def missing_from_subsequence(wanted: Sequence[Message], got: Sequence[Message]) -> int | None:
+def missing_from_subsequence(wanted: Sequence[p.Message], got: Sequence[p.Message]) -> int | None:
     """Index of the first `wanted` message not found, in order, in `got`; None if all are."""
     remaining = iter(got)
     for index, message in enumerate(wanted):
@@ -334,8 +312,8 @@ def missing_from_subsequence(wanted: Sequence[Message], got: Sequence[Message]) 
 def check_stream(seed: int, frames: int) -> None:
     rng = random.Random(seed)
     stream = build_stream(rng, frames)
-    decoder = FrameDecoder()
-    delivered: list[Message] = []
+    decoder = p.FrameDecoder()
+    delivered: list[p.Message] = []
     for chunk in random_chunks(rng, stream.data):
         delivered += decoder.feed(chunk)  # must not raise, whatever the bytes
     where = f"seed {seed}, {len(stream.data)} bytes, damage {dict(stream.damage)}"
@@ -359,7 +337,7 @@ def check_stream(seed: int, frames: int) -> None:
 
 
 def test_random_message_covers_every_message_class() -> None:
-    missing = [cls.__name__ for cls in MESSAGE_CLASSES.values() if cls not in MAKERS]
+    missing = [cls.__name__ for cls in p.MESSAGE_CLASSES.values() if cls not in MAKERS]
     assert not missing, f"add a random generator for each message class: {missing}"
 
 
@@ -368,7 +346,7 @@ def test_model_agrees_with_every_damage_kind_on_its_own() -> None:
     for name, make in DAMAGE.items():
         for _ in range(200):
             segment = make(rng)
-            decoder = FrameDecoder()
+            decoder = p.FrameDecoder()
             delivered = decoder.feed(segment)
             want, want_errors = model(segment)
             assert delivered == want, f"{name} {segment.hex(' ')}: expected {want}"
@@ -389,8 +367,8 @@ def test_decoder_recovers_valid_frames_around_damage_at_scale() -> None:
 @settings(max_examples=500)
 @given(data=st.binary(max_size=600), cuts=st.lists(st.integers(0, 600), max_size=12))
 def test_decoder_never_raises_on_arbitrary_bytes(data: bytes, cuts: list[int]) -> None:
-    decoder = FrameDecoder()
-    delivered: list[Message] = []
+    decoder = p.FrameDecoder()
+    delivered: list[p.Message] = []
     bounds = sorted({0, len(data), *(cut for cut in cuts if cut < len(data))})
     for start, end in itertools.pairwise(bounds):
         delivered += decoder.feed(data[start:end])
@@ -412,9 +390,9 @@ def test_decoder_never_raises_on_valid_frames_mixed_with_arbitrary_bytes(
 ) -> None:
     rng = random.Random(seed)
     # Empty pieces stand for valid frames; the rest are arbitrary bytes, delimiters or not.
-    data = b"".join(piece or encode(random_message(rng)) for piece in pieces)
-    decoder = FrameDecoder()
-    delivered: list[Message] = []
+    data = b"".join(piece or p.encode(random_message(rng)) for piece in pieces)
+    decoder = p.FrameDecoder()
+    delivered: list[p.Message] = []
     for chunk in random_chunks(rng, data):
         delivered += decoder.feed(chunk)
     want, want_errors = model(data)

@@ -1,10 +1,14 @@
-"""Parse durations such as `90s`, `30m`, `2h`, `1d` or `1h30m` into seconds."""
+"""Durations in seconds: the hour and the day, and `90s`, `30m`, `2h`, `1d` or `1h30m` parsed."""
 
 from __future__ import annotations
 
 import re
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MINUTE_S = 60.0
+HOUR_S = 60 * MINUTE_S
+DAY_S = 24 * HOUR_S
+
+_UNITS = {"s": 1.0, "m": MINUTE_S, "h": HOUR_S, "d": DAY_S}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
 

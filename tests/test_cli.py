@@ -14,7 +14,7 @@ from boiler_agent.durations import parse_duration
 from firmware_bridge.protocol import Heartbeat, McuStatus, SensorReading, Sensors, encode
 from firmware_bridge.recording import RX, TX, ByteRecorder
 from firmware_bridge.simulator.server import HeaterSimulator
-from firmware_bridge.simulator.weather import WeatherSeries
+from heater_physics.weather import WeatherSeries
 
 CLI = [sys.executable, "-m", "boiler_agent.cli"]
 

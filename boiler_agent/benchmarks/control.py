@@ -10,8 +10,8 @@ from typing import Any
 from boiler_agent.benchmarks._entry import run_main
 from boiler_agent.control.closed_loop import metrics, simulate
 from boiler_agent.control.controllers import KINDS, build_controller
-from firmware_bridge.simulator.plant import PRESETS
-from firmware_bridge.simulator.weather import DEFAULT_WEATHER_FILE, WeatherSeries
+from heater_physics.plant import PRESETS
+from heater_physics.weather import WeatherSeries, default_weather
 
 PERIOD_S = 30.0
 KEYS = (
@@ -26,8 +26,9 @@ KEYS = (
 DESCRIPTION = """\
 Run the default, PI and bang-bang controllers, each from a fresh plant and a fresh controller,
 in closed loop on the simulator's thermal plant (control period 30 s, plant stepped every
-10 s) over the weather file from the start of --start-day for --days days. Rooms follow 19 °C
-from 07:00 to 22:00 and 16 °C otherwise; the boiler its preset schedule, with hot-water draws.
+10 s) over the weather (--weather CSV, else the packaged Greensboro typical year) from the
+start of --start-day for --days days. Rooms follow 19 °C from 07:00 to 22:00 and 16 °C
+otherwise; the boiler its preset schedule, with hot-water draws.
 The controllers see the measured temperature, the setpoint, the outdoor temperature (the
 boiler: its room's ambient) and the thermostat's next scheduled change.
 
@@ -49,7 +50,7 @@ Targets (issue 4), checked against the default controller and printed as met or 
 
 
 def run(
-    weather_file: Path = DEFAULT_WEATHER_FILE,
+    weather_file: Path | None = None,
     days: float = 7.0,
     start_day: float = 15.0,
     preset: str = "room",
@@ -60,7 +61,7 @@ def run(
     if not days > 0:
         raise ValueError(f"days must be > 0, got {days}")
     plant = PRESETS[preset]
-    weather = WeatherSeries.from_csv(weather_file)
+    weather = default_weather() if weather_file is None else WeatherSeries.from_csv(weather_file)
     results = {}
     for kind in KINDS:
         controller = build_controller(kind, plant.rated_power_w, PERIOD_S)
@@ -100,7 +101,9 @@ def targets(results: dict[str, dict[str, float]]) -> list[tuple[str, bool, str]]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """This benchmark's options, for its own parser or a `boiler-agent bench control` one."""
-    parser.add_argument("--weather", type=Path, default=DEFAULT_WEATHER_FILE, help="hourly CSV")
+    parser.add_argument(
+        "--weather", type=Path, help="hourly weather CSV (default: the packaged Greensboro year)"
+    )
     parser.add_argument("--days", type=float, default=7.0, help="default %(default)s")
     parser.add_argument("--start-day", type=float, default=15.0, help="default %(default)s")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="room")

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from boiler_agent.agent import Agent, AgentStartError
 from boiler_agent.config import AgentConfig
-from boiler_agent.durations import parse_duration
+from boiler_agent.durations import DAY_S, parse_duration
 from boiler_agent.paths import default_cache_dir
 from boiler_agent.runtime.status_view import render_status
 from boiler_agent.simulation.trace import Trace, TraceSample
@@ -40,10 +40,9 @@ from boiler_agent.telemetry.local_broker import (
 )
 from boiler_agent.terminal import console
 from firmware_bridge.protocol import SensorKind
-from firmware_bridge.simulator.plant import PRESETS
 from firmware_bridge.simulator.server import DEFAULT_SPEED, DEFAULT_START_DAY, HeaterSimulator
-from firmware_bridge.simulator.weather import WeatherFileError, WeatherSeries, default_weather
-from firmware_bridge.simulator.world import DAY_S
+from heater_physics.plant import PRESETS
+from heater_physics.weather import WeatherFileError, WeatherSeries, default_weather
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from boiler_agent.control.controllers import Controller
-from firmware_bridge.simulator.plant import DrawSchedule, PlantPreset, ThermalPlant
-from firmware_bridge.simulator.thermostat import ScheduledThermostat
-from firmware_bridge.simulator.weather import WeatherSeries
+from heater_physics.plant import DrawSchedule, PlantPreset, ThermalPlant
+from heater_physics.thermostat import ScheduledThermostat
+from heater_physics.weather import WeatherSeries
 
 DAY_S = 86_400.0
 HOUR_S = 3_600.0
@@ -52,14 +52,14 @@ def simulate(
     plant = ThermalPlant(preset)
     thermostat = ScheduledThermostat(schedule or _schedule_for(preset), knob_range_c=(-50, 150))
     draws = DrawSchedule() if preset.draw_path else None
-    sensor = preset.sensors[0]
+    sensor = preset.controlled_node
     boundary_is_outdoor = any(link.b == "outdoor" for link in preset.links)
     trace = Trace([], [], [], [], float(preset.rated_power_w), _cores(preset), period_s)
     start_s = start_day * DAY_S
     h = period_s / PLANT_SUBSTEPS
     for k in range(round(days * DAY_S / period_s)):
         now = start_s + k * period_s
-        measured = plant.temperatures()[sensor]
+        measured = plant.temp_c(sensor)
         setpoint, _ = thermostat.setpoint(now)
         upcoming = thermostat.next_change(now)
         outdoor = weather.outdoor_c(now)

@@ -22,14 +22,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from firmware_bridge.protocol import PROTOCOL_VERSION
-from firmware_bridge.simulator.plant import PRESETS
 from firmware_bridge.simulator.server import (
     DEFAULT_SPEED,
     DEFAULT_START_DAY,
     DEFAULT_START_HOUR,
     HeaterSimulator,
 )
-from firmware_bridge.simulator.weather import WeatherFileError, WeatherSeries, default_weather
+from heater_physics.plant import PRESETS
+from heater_physics.weather import WeatherFileError, WeatherSeries, default_weather
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from firmware_bridge.protocol import PROTOCOL_VERSION
 from firmware_bridge.simulator.mcu import McuConfig, McuCounters, SimulatedMcu
-from firmware_bridge.simulator.plant import PRESETS, PlantPreset
 from firmware_bridge.simulator.pty_port import PtyPort
-from firmware_bridge.simulator.weather import WeatherSeries, default_weather
-from firmware_bridge.simulator.world import DAY_S, HeaterWorld, WorldSnapshot
+from firmware_bridge.simulator.world import PRESETS, HeaterWorld, WorldSnapshot
+from firmware_bridge.simulator.world import SimulatedHeater as PlantPreset
+from heater_physics.units import DAY_S
+from heater_physics.weather import WeatherSeries, default_weather
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,10 @@
-"""The simulated heater's physical world: plant, weather, thermostat and draws on a sim clock.
+"""The simulated heater as its MCU sees it: the physics' world on a scaled clock, in protocol terms.
 
-This is the `HeaterHardware` the simulated MCU senses and drives. Real time is scaled into
-simulated time (`speed`), so a winter day can pass in minutes while the protocol's own timing
-(reports, lease, retries) stays in real seconds.
+This is the `HeaterHardware` the simulated MCU senses and drives. The physics (`heater_physics`)
+names sensors by the node they sit on and knows nothing of the wire protocol; the tables here
+give those the protocol's names. Real time is scaled into simulated time (`speed`), so a winter
+day can pass in minutes while the protocol's own timing (reports, lease, retries) stays in real
+seconds.
 """
 
 from __future__ import annotations
@@ -10,19 +12,72 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from firmware_bridge.protocol import HeaterKind, Mode, SensorKind
+from firmware_bridge.protocol import HeaterKind, Mode, SensorKind, SetpointSource
 from firmware_bridge.simulator.mcu import ThermostatReading
-from firmware_bridge.simulator.plant import DrawSchedule, PlantPreset, ThermalPlant
-from firmware_bridge.simulator.thermostat import (
-    BOILER_KNOB_RANGE_C,
-    ROOM_KNOB_RANGE_C,
-    ScheduledThermostat,
-)
-from firmware_bridge.simulator.weather import WeatherSeries
+from heater_physics.plant import PRESETS as PLANT_PRESETS
+from heater_physics.plant import PlantKind, PlantPreset
+from heater_physics.thermostat import SetpointOrigin
+from heater_physics.weather import WeatherSeries
+from heater_physics.world import World
 
-DAY_S = 86_400.0
-# Longest simulated step taken at once; the plant sub-steps further for stability.
-MAX_STEP_S = 15.0
+HEATER_KINDS = {PlantKind.SPACE: HeaterKind.SPACE_HEATER, PlantKind.TANK: HeaterKind.WATER_BOILER}
+# The sensor a node's probe is announced as; a preset's sensor nodes must all be here.
+SENSOR_AT_NODE = {
+    "air": SensorKind.ROOM_AIR,
+    "heater": SensorKind.HEATER_BODY,
+    "tank_top": SensorKind.TANK_TOP,
+    "tank_bottom": SensorKind.TANK_BOTTOM,
+}
+SETPOINT_SOURCES = {
+    SetpointOrigin.SCHEDULE: SetpointSource.SCHEDULE,
+    SetpointOrigin.KNOB: SetpointSource.KNOB,
+    SetpointOrigin.REMOTE: SetpointSource.REMOTE,
+}
+
+
+@dataclass(frozen=True)
+class SimulatedHeater:
+    """A plant preset as its MCU announces it: the protocol's heater kind and sensor kinds."""
+
+    plant: PlantPreset
+
+    def __post_init__(self) -> None:
+        unknown = [node for node in self.plant.sensor_nodes if node not in SENSOR_AT_NODE]
+        if unknown:
+            raise ValueError(
+                f"plant preset {self.plant.name!r}: no protocol sensor for nodes {unknown}"
+                f" (known: {', '.join(SENSOR_AT_NODE)})"
+            )
+
+    @property
+    def name(self) -> str:
+        return self.plant.name
+
+    @property
+    def kind(self) -> HeaterKind:
+        return HEATER_KINDS[self.plant.kind]
+
+    @property
+    def rated_power_w(self) -> int:
+        return self.plant.rated_power_w
+
+    @property
+    def min_temp_c(self) -> float:
+        return self.plant.min_temp_c
+
+    @property
+    def max_temp_c(self) -> float:
+        return self.plant.max_temp_c
+
+    @property
+    def sensors(self) -> tuple[SensorKind, ...]:
+        """The sensors in the order the MCU reports them; the first is the controlled one."""
+        return tuple(SENSOR_AT_NODE[node] for node in self.plant.sensor_nodes)
+
+
+PRESETS: dict[str, SimulatedHeater] = {
+    name: SimulatedHeater(plant) for name, plant in PLANT_PRESETS.items()
+}
 
 
 @dataclass(frozen=True)
@@ -38,9 +93,11 @@ class WorldSnapshot:
 
 
 class HeaterWorld:
+    """The physics' world behind a lock, its clock following real time at `speed`."""
+
     def __init__(
         self,
-        preset: PlantPreset,
+        heater: SimulatedHeater,
         weather: WeatherSeries,
         *,
         speed: float,
@@ -49,72 +106,63 @@ class HeaterWorld:
     ) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be > 0, got {speed}")
-        self.preset = preset
-        self.weather = weather
+        self.preset = heater
         self.speed = speed
-        self.plant = ThermalPlant(preset)
-        boiler = preset.kind is HeaterKind.WATER_BOILER
-        self.wall_thermostat = ScheduledThermostat(
-            preset.schedule, knob_range_c=BOILER_KNOB_RANGE_C if boiler else ROOM_KNOB_RANGE_C
-        )
-        self.draws = DrawSchedule() if boiler else None
-        self.sim_time_s = start_sim_s
+        self.physics = World(heater.plant, weather, start_sim_s=start_sim_s)
+        # Stored and reported, not applied: what ECO or BOOST means is the agent's business.
+        self.mode = Mode.HEAT
         self._real_last_s = real_start_s
-        self._heater_power_w = 0.0
-        self._energy_j = 0.0
         self._lock = threading.Lock()
+
+    @property
+    def sim_time_s(self) -> float:
+        return self.physics.sim_time_s
 
     def advance(self, real_now_s: float) -> None:
         """Let simulated time catch up with real time, at the power the MCU allowed."""
         with self._lock:
             sim_dt = max(0.0, real_now_s - self._real_last_s) * self.speed
             self._real_last_s = real_now_s
-            while sim_dt > 0:
-                step = min(sim_dt, MAX_STEP_S)
-                flow = self.draws.flow_l_per_min(self.sim_time_s) if self.draws else 0.0
-                outdoor = self.weather.outdoor_c(self.sim_time_s)
-                self.plant.step(step, self._heater_power_w, outdoor, flow)
-                self._energy_j += self._heater_power_w * step
-                self.sim_time_s += step
-                sim_dt -= step
+            self.physics.advance(sim_dt)
 
     # --- HeaterHardware ----------------------------------------------------------------------
 
     def sensor_temps_c(self) -> tuple[float, ...]:
         with self._lock:
-            temps = self.plant.temperatures()
-        return tuple(temps[kind] for kind in self.preset.sensors)
+            return self.physics.sensor_temps_c()
 
     def thermostat(self) -> ThermostatReading:
         with self._lock:
-            setpoint, source = self.wall_thermostat.setpoint(self.sim_time_s)
-            upcoming = self.wall_thermostat.next_change(self.sim_time_s)
-            return ThermostatReading(setpoint, self.wall_thermostat.mode, source, upcoming)
+            setpoint, origin = self.physics.setpoint()
+            upcoming = self.physics.next_change()
+            return ThermostatReading(setpoint, self.mode, SETPOINT_SOURCES[origin], upcoming)
 
     def set_remote_setpoint(self, setpoint_c: float, mode: Mode) -> None:
         with self._lock:
-            self.wall_thermostat.set_remote(setpoint_c, self.sim_time_s)
-            self.wall_thermostat.set_mode(mode)
+            self.physics.set_remote(setpoint_c)
+            self.mode = mode
 
     def set_heater_power(self, watts: float) -> None:
-        self._heater_power_w = watts
+        self.physics.heater_power_w = watts
 
     # --- for people and tests ----------------------------------------------------------------
 
     def turn_knob(self, setpoint_c: float) -> None:
         with self._lock:
-            self.wall_thermostat.turn_knob(setpoint_c, self.sim_time_s)
+            self.physics.turn_knob(setpoint_c)
 
     def snapshot(self) -> WorldSnapshot:
         with self._lock:
-            setpoint, _ = self.wall_thermostat.setpoint(self.sim_time_s)
-            return WorldSnapshot(
-                sim_time_s=self.sim_time_s,
-                outdoor_c=self.weather.outdoor_c(self.sim_time_s),
-                temperatures_c=dict(self.plant.temperatures()),
-                heater_power_w=self._heater_power_w,
-                setpoint_c=setpoint,
-                mode=self.wall_thermostat.mode,
-                draw_l_per_min=self.draws.flow_l_per_min(self.sim_time_s) if self.draws else 0.0,
-                heat_delivered_kwh=self._energy_j / 3.6e6,
-            )
+            state = self.physics.state()
+        return WorldSnapshot(
+            sim_time_s=state.sim_time_s,
+            outdoor_c=state.outdoor_c,
+            temperatures_c={
+                SENSOR_AT_NODE[node]: temp for node, temp in state.sensor_temps_c.items()
+            },
+            heater_power_w=state.heater_power_w,
+            setpoint_c=state.setpoint_c,
+            mode=self.mode,
+            draw_l_per_min=state.draw_l_per_min,
+            heat_delivered_kwh=state.heat_delivered_kwh,
+        )

@@ -11,7 +11,7 @@ import pytest
 from boiler_agent.benchmarks import control as bench
 from boiler_agent.control.closed_loop import COMFORT_BAND_K, metrics, simulate
 from boiler_agent.control.controllers import Controller, build_controller
-from firmware_bridge.simulator.plant import (
+from heater_physics.plant import (
     AMBIENT,
     PRESETS,
     WATER_J_PER_L_K,
@@ -19,7 +19,7 @@ from firmware_bridge.simulator.plant import (
     Node,
     PlantPreset,
 )
-from firmware_bridge.simulator.weather import DEFAULT_WEATHER_FILE, WeatherSeries
+from heater_physics.weather import WeatherSeries
 
 ROOM = PRESETS["room"]
 BOILER = PRESETS["boiler"]
@@ -43,7 +43,6 @@ def test_optimum_start_reaches_the_morning_setpoint_on_time() -> None:
         assert max(trace.temps_c[i - 240 : i + 240]) <= 19.5, "optimum start overshot"
 
 
-@pytest.mark.skipif(not DEFAULT_WEATHER_FILE.is_file(), reason="no weather file beside the repo")
 def test_benchmark_runs_one_day_and_reports_every_key(capsys: pytest.CaptureFixture[str]) -> None:
     assert bench.main(["--days", "1", "--json"]) == 0
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

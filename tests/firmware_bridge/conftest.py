@@ -13,7 +13,7 @@ import pytest
 from firmware_bridge.events import LinkEvent
 from firmware_bridge.link import HeaterLink
 from firmware_bridge.simulator.server import HeaterSimulator
-from firmware_bridge.simulator.weather import WeatherSeries
+from heater_physics.weather import WeatherSeries
 
 E = TypeVar("E")
 

@@ -14,7 +14,7 @@ from firmware_bridge.protocol import FaultCode, HeaterKind, Mode, SensorKind, Se
 from firmware_bridge.recording import RX, TX, decode_recording
 from firmware_bridge.reliable import Outcome
 from firmware_bridge.simulator.server import HeaterSimulator
-from firmware_bridge.simulator.weather import WeatherSeries
+from heater_physics.weather import WeatherSeries
 
 from .conftest import drain, wait_for
 

@@ -1,27 +1,17 @@
-"""Weather series: loading hourly files, interpolation, wrap-around, clear errors, fallback."""
+"""Weather series: hourly files, interpolation, wrap-around, clear errors, the packaged year."""
 
 from __future__ import annotations
 
-import logging
 import math
+from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from firmware_bridge.simulator import weather
-from firmware_bridge.simulator.weather import (
-    DEFAULT_WEATHER_FILE,
-    WeatherFileError,
-    WeatherSeries,
-    default_weather,
-)
+from heater_physics.weather import WeatherFileError, WeatherSeries, default_weather
 
 HOUR = 3600.0
 HEADER = "hour_of_year,outdoor_temp_c,ghi_w_m2,wind_m_s"
-
-needs_greensboro = pytest.mark.skipif(
-    not DEFAULT_WEATHER_FILE.is_file(), reason=f"{DEFAULT_WEATHER_FILE} not present"
-)
 
 
 def write(tmp_path: Path, text: str, name: str = "town.csv") -> Path:
@@ -36,9 +26,8 @@ def four_hours(tmp_path: Path) -> WeatherSeries:
     return WeatherSeries.from_csv(write(tmp_path, "\n".join(["# a comment", HEADER, *rows])))
 
 
-@needs_greensboro
 def test_greensboro_is_a_full_year_with_a_cold_january() -> None:
-    series = WeatherSeries.from_csv(DEFAULT_WEATHER_FILE)
+    series = default_weather()
     assert series.hours == 8760
     january = [series.outdoor_c(hour * HOUR) for hour in range(31 * 24)]
     july = [series.outdoor_c((181 * 24 + hour) * HOUR) for hour in range(31 * 24)]
@@ -46,9 +35,8 @@ def test_greensboro_is_a_full_year_with_a_cold_january() -> None:
     assert sum(july) / len(july) > 20.0, "July in Greensboro should be warm"
 
 
-@needs_greensboro
 def test_greensboro_wraps_from_the_last_hour_to_the_first() -> None:
-    series = WeatherSeries.from_csv(DEFAULT_WEATHER_FILE)
+    series = default_weather()
     first, last = series.outdoor_c(0.0), series.outdoor_c(8759 * HOUR)
     assert (first, last) == (10.0, 2.2)  # the file's first and last rows
     assert series.outdoor_c(8759.5 * HOUR) == pytest.approx((first + last) / 2)
@@ -120,25 +108,11 @@ def test_non_utf8_file_is_a_weather_file_error(tmp_path: Path) -> None:
         WeatherSeries.from_csv(path)
 
 
-@needs_greensboro
-def test_default_weather_is_greensboro_when_present(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING):
-        series = default_weather()
-    assert series.hours == 8760
-    assert not caplog.records
-
-
-def test_default_weather_falls_back_to_a_mild_winter_sine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setattr(weather, "DEFAULT_WEATHER_FILE", tmp_path / "missing.csv")
-    with caplog.at_level(logging.WARNING, logger=weather.__name__):
-        series = default_weather()
-    assert len(caplog.records) == 1
-    assert caplog.records[0].name == "firmware_bridge.simulator.weather"
-    assert "missing.csv" in caplog.records[0].getMessage()
-    day = [series.outdoor_c(hour * HOUR) for hour in range(24)]
-    assert sum(day) / 24 == pytest.approx(5.0)
-    assert min(day) == pytest.approx(0.0) and day.index(min(day)) == 5
-    assert max(day) == pytest.approx(10.0) and day.index(max(day)) == 17
-    assert series.outdoor_c(17 * HOUR + 86400 * 40) == pytest.approx(10.0)  # every day alike
+def test_the_packaged_year_reads_like_the_same_file_given_as_a_path(tmp_path: Path) -> None:
+    text = (resources.files("heater_physics") / "data" / "greensboro_hourly.csv").read_text("utf-8")
+    copied = write(tmp_path, text, name="my_town.csv")
+    mine, packaged = WeatherSeries.from_csv(copied), default_weather()
+    assert mine.hours == packaged.hours == 8760
+    times = [hour * HOUR for hour in range(0, 8760, 97)]
+    assert [mine.outdoor_c(t) for t in times] == [packaged.outdoor_c(t) for t in times]
+    assert default_weather() is packaged, "the packaged year is parsed once"

@@ -6,13 +6,13 @@ import math
 
 import pytest
 
-from firmware_bridge.protocol import Mode, SetpointSource
-from firmware_bridge.simulator.thermostat import BOILER_KNOB_RANGE_C, ScheduledThermostat
+from heater_physics.plant import PlantKind
+from heater_physics.thermostat import KNOB_RANGE_C, ScheduledThermostat, SetpointOrigin
 
 H = 3600.0
 DAY = 86400.0
 ROOM_SCHEDULE = [(7.0, 19.0), (22.0, 16.0)]
-SCHEDULE, KNOB, REMOTE = SetpointSource.SCHEDULE, SetpointSource.KNOB, SetpointSource.REMOTE
+SCHEDULE, KNOB, REMOTE = SetpointOrigin.SCHEDULE, SetpointOrigin.KNOB, SetpointOrigin.REMOTE
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_knob_turned_late_holds_past_midnight(room: ScheduledThermostat) -> None
 
 
 def test_knob_on_a_flat_schedule_holds_for_good() -> None:
-    boiler = ScheduledThermostat([(0.0, 55.0)], knob_range_c=BOILER_KNOB_RANGE_C)
+    boiler = ScheduledThermostat([(0.0, 55.0)], knob_range_c=KNOB_RANGE_C[PlantKind.TANK])
     boiler.turn_knob(60.0, 5 * H)
     assert boiler.setpoint(30 * DAY) == (60.0, KNOB)
 
@@ -124,13 +124,6 @@ def test_entries_that_repeat_the_setpoint_are_not_changes() -> None:
     assert thermostat.next_change(8 * H) == (14 * H, 16.0)
     thermostat.turn_knob(23.0, 8 * H)
     assert thermostat.setpoint(13 * H) == (23.0, KNOB), "12:00 repeats 19 °C: not a change"
-
-
-def test_mode_defaults_to_heat_and_is_stored_not_applied(room: ScheduledThermostat) -> None:
-    assert ScheduledThermostat(ROOM_SCHEDULE).mode is Mode.HEAT
-    room.set_mode(Mode.ECO)
-    assert room.mode is Mode.ECO
-    assert room.setpoint(12 * H) == (19.0, SCHEDULE)
 
 
 @pytest.mark.parametrize(

@@ -1,18 +1,13 @@
-"""Thermal plants for the simulated heater: rooms and a water tank as small RC networks.
-
-Pure: time is passed in. Nodes are heat capacities; links are conductances between nodes or to
-a boundary (the weather's outdoor air, or the fixed ambient around a boiler). A hot-water draw
-pushes mains water through the tank layers, bottom first. Runge-Kutta 4 on sub-steps short
-enough for any step the caller takes; the energy account balances to rounding.
-"""
+"""Thermal plants of the heater: rooms and a water tank as small RC networks, stepped in time."""
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from firmware_bridge.protocol import HeaterKind, SensorKind
+from heater_physics.units import DAY_S, HOUR_S
 
 OUTDOOR = "outdoor"  # boundary: the weather's outdoor temperature
 AMBIENT = "ambient"  # boundary: the fixed indoor temperature around a boiler
@@ -24,8 +19,13 @@ STEP_FRACTION_OF_TAU = 0.2
 # Classic Runge-Kutta: (weight of this stage's rate, fraction of the step to the next stage).
 RK4_STAGES = ((1 / 6, 0.5), (1 / 3, 0.5), (1 / 3, 1.0), (1 / 6, 0.0))
 WATER_J_PER_L_K = 4180.0  # rho*c of water: ~1 kg/L * 4180 J/(kg K)
-DAY_S = 86_400.0
-HOUR_S = 3_600.0
+
+
+class PlantKind(enum.StrEnum):
+    """What the heater warms: the air of a space, or a tank of water."""
+
+    SPACE = "space"
+    TANK = "tank"
 
 
 @dataclass(frozen=True)
@@ -52,14 +52,14 @@ class Link:
 @dataclass(frozen=True)
 class PlantPreset:
     name: str
-    kind: HeaterKind
+    kind: PlantKind
     rated_power_w: int
     min_temp_c: float  # hard limits the MCU advertises for every sensor
     max_temp_c: float
     nodes: tuple[Node, ...]
     links: tuple[Link, ...]
     heater_node: str
-    sensor_nodes: tuple[tuple[SensorKind, str], ...]  # first one is the controlled temperature
+    sensor_nodes: tuple[str, ...]  # nodes with a sensor; the first is the controlled one
     schedule: tuple[tuple[float, float], ...]  # (hour of day, setpoint °C)
     ambient_c: float = 18.0
     mains_c: float = 10.0
@@ -77,16 +77,19 @@ class PlantPreset:
                 problems.append(f"link {link.a}->{link.b} joins unknown nodes")
             if not (link.conductance_w_k >= 0 and link.buoyant_w_k >= 0):
                 problems.append(f"link {link.a}->{link.b} has a negative conductance")
-        used = [self.heater_node, *(node for _, node in self.sensor_nodes), *self.draw_path]
+        used = [self.heater_node, *self.sensor_nodes, *self.draw_path]
         problems += [f"{node!r} is not a node" for node in used if node not in names]
+        if not self.sensor_nodes:
+            problems.append("no sensor node")
         if not self.min_temp_c < self.max_temp_c:
             problems.append(f"limits {self.min_temp_c}..{self.max_temp_c}")
         if problems:
             raise ValueError(f"plant preset {self.name!r}: " + "; ".join(problems))
 
     @property
-    def sensors(self) -> tuple[SensorKind, ...]:
-        return tuple(kind for kind, _ in self.sensor_nodes)
+    def controlled_node(self) -> str:
+        """The node whose temperature the heater is there to hold."""
+        return self.sensor_nodes[0]
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,14 @@ class EnergyAccount:
 
 
 class ThermalPlant:
+    """The preset's network stepped in time; time is passed in.
+
+    Nodes are heat capacities; links are conductances between nodes or to a boundary (the
+    weather's outdoor air, or the fixed ambient around a boiler). A hot-water draw pushes mains
+    water through the tank layers, bottom first. Runge-Kutta 4 on sub-steps short enough for
+    any step the caller takes; the energy account balances to rounding.
+    """
+
     def __init__(self, preset: PlantPreset) -> None:
         self.preset = preset
         index = {node.name: i for i, node in enumerate(preset.nodes)}
@@ -118,7 +129,8 @@ class ThermalPlant:
         self._temps = [node.initial_c for node in preset.nodes]
         self._temps += [preset.ambient_c, preset.ambient_c, preset.mains_c]
         self._heater = index[preset.heater_node]
-        self._sensors = [(kind, index[name]) for kind, name in preset.sensor_nodes]
+        self._index = index
+        self._sensors = [index[name] for name in preset.sensor_nodes]
         self._path = [index[name] for name in preset.draw_path]
         # Per node: the largest conductance it can see (buoyancy on) for the stability bound.
         self._g_max = [0.0] * count
@@ -195,9 +207,16 @@ class ThermalPlant:
             drawn = flow_w_k * (upstream - temps[self._mains])
         return net, lost, drawn
 
-    def temperatures(self) -> dict[SensorKind, float]:
-        """What each of the preset's sensors would read, without noise."""
-        return {kind: self._temps[i] for kind, i in self._sensors}
+    def sensor_temps_c(self) -> tuple[float, ...]:
+        """What each of the preset's sensors would read, without noise, in `sensor_nodes` order."""
+        return tuple(self._temps[i] for i in self._sensors)
+
+    def temp_c(self, node: str) -> float:
+        """One node's temperature; KeyError for a name that is not a node of the preset."""
+        i = self._index[node]
+        if i >= len(self._capacity):
+            raise KeyError(f"{node!r} is a boundary, not a node")
+        return self._temps[i]
 
     def node_temps_c(self) -> dict[str, float]:
         return {node.name: self._temps[i] for i, node in enumerate(self.preset.nodes)}
@@ -273,7 +292,7 @@ def _space(
     heater_air, air_outdoor, wall = g_w_k
     return PlantPreset(
         name=name,
-        kind=HeaterKind.SPACE_HEATER,
+        kind=PlantKind.SPACE,
         rated_power_w=rated_power_w,
         min_temp_c=0.0,
         max_temp_c=45.0,
@@ -290,7 +309,7 @@ def _space(
             Link("envelope", OUTDOOR, 2 * wall),
         ),
         heater_node="heater",
-        sensor_nodes=((SensorKind.ROOM_AIR, "air"), (SensorKind.HEATER_BODY, "heater")),
+        sensor_nodes=("air", "heater"),
         schedule=schedule,
     )
 
@@ -336,7 +355,7 @@ OFFICE = _space(
 # 418k/2.7 = 43 h stratified.
 BOILER = PlantPreset(
     name="boiler",
-    kind=HeaterKind.WATER_BOILER,
+    kind=PlantKind.TANK,
     rated_power_w=4000,
     min_temp_c=5.0,
     max_temp_c=85.0,
@@ -358,11 +377,7 @@ BOILER = PlantPreset(
         Link("heater", AMBIENT, 0.2),
     ),
     heater_node="heater",
-    sensor_nodes=(
-        (SensorKind.TANK_TOP, "tank_top"),
-        (SensorKind.TANK_BOTTOM, "tank_bottom"),
-        (SensorKind.HEATER_BODY, "heater"),
-    ),
+    sensor_nodes=("tank_top", "tank_bottom", "heater"),
     schedule=((0.0, 55.0),),
     ambient_c=18.0,  # a utility room inside the heated house
     mains_c=10.0,  # cold mains water in winter

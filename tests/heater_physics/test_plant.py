@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from firmware_bridge.protocol import HeaterKind, SensorKind
-from firmware_bridge.simulator.plant import (
+from heater_physics.plant import (
     AMBIENT,
     BOILER,
     OFFICE,
@@ -20,6 +19,7 @@ from firmware_bridge.simulator.plant import (
     DrawSchedule,
     Link,
     Node,
+    PlantKind,
     PlantPreset,
     ThermalPlant,
 )
@@ -89,10 +89,10 @@ def run(
 
 def test_presets_are_named_and_report_the_controlled_temperature_first() -> None:
     assert set(PRESETS) >= {"room", "office", "boiler"}
-    assert ROOM.sensors == (SensorKind.ROOM_AIR, SensorKind.HEATER_BODY)
-    assert OFFICE.sensors[0] is SensorKind.ROOM_AIR
-    assert BOILER.sensors == (SensorKind.TANK_TOP, SensorKind.TANK_BOTTOM, SensorKind.HEATER_BODY)
-    assert BOILER.kind is HeaterKind.WATER_BOILER and ROOM.kind is HeaterKind.SPACE_HEATER
+    assert ROOM.sensor_nodes == ("air", "heater")
+    assert OFFICE.controlled_node == "air"
+    assert BOILER.sensor_nodes == ("tank_top", "tank_bottom", "heater")
+    assert BOILER.kind is PlantKind.TANK and ROOM.kind is OFFICE.kind is PlantKind.SPACE
     assert (ROOM.rated_power_w, OFFICE.rated_power_w, BOILER.rated_power_w) == (500, 1500, 4000)
 
 
@@ -115,11 +115,11 @@ def test_space_settles_at_outdoor_plus_power_over_ua(preset: PlantPreset) -> Non
     plant = ThermalPlant(preset)
     run(plant, 20 * DAY, H, preset.rated_power_w, -2.0)
     expected = -2.0 + preset.rated_power_w / space_ua(preset)
-    air = plant.temperatures()[SensorKind.ROOM_AIR]
+    air = plant.temp_c("air")
     assert air == pytest.approx(expected, abs=0.02), (
         f"steady air {air:.3f}, expected {expected:.3f}"
     )
-    body = plant.temperatures()[SensorKind.HEATER_BODY]
+    body = plant.temp_c("heater")
     rise = preset.rated_power_w / conductance(preset, "heater", "air")
     assert body == pytest.approx(air + rise, abs=0.02)
     assert body < preset.max_temp_c, "full power at -2 °C outdoor must not trip the hard limit"
@@ -150,20 +150,20 @@ def test_single_node_cools_with_its_time_constant(steps: int) -> None:
     # C = 1 MJ/K, G = 100 W/K: tau = 10 000 s.
     preset = PlantPreset(
         name="lump",
-        kind=HeaterKind.SPACE_HEATER,
+        kind=PlantKind.SPACE,
         rated_power_w=100,
         min_temp_c=-50.0,
         max_temp_c=100.0,
         nodes=(Node("mass", 1e6, 30.0),),
         links=(Link("mass", OUTDOOR, 100.0),),
         heater_node="mass",
-        sensor_nodes=((SensorKind.ROOM_AIR, "mass"),),
+        sensor_nodes=("mass",),
         schedule=((0.0, 20.0),),
     )
     plant = ThermalPlant(preset)
     run(plant, 10_000.0, 10_000.0 / steps, 0.0, 10.0)
     expected = 10.0 + 20.0 / math.e
-    assert plant.temperatures()[SensorKind.ROOM_AIR] == pytest.approx(expected, abs=0.01)
+    assert plant.temp_c("mass") == pytest.approx(expected, abs=0.01)
 
 
 def test_room_cools_along_the_exact_solution_with_its_slowest_time_constant() -> None:
@@ -178,7 +178,7 @@ def test_room_cools_along_the_exact_solution_with_its_slowest_time_constant() ->
         elapsed = hours
         want = exact(ROOM, start, 0.0, 0.0, hours * H)
         np.testing.assert_allclose(temps(plant), want, atol=1e-3, err_msg=f"after {hours} h")
-        excess.append(plant.temperatures()[SensorKind.ROOM_AIR])
+        excess.append(plant.temp_c("air"))
     # Once the fast modes (minutes, 2.4 h) have died, the air cools with the slowest one.
     assert excess[4] / excess[3] == pytest.approx(math.exp(-24 * H / slowest), rel=0.01)
 
@@ -210,7 +210,7 @@ def test_boiler_is_stable_for_huge_steps_and_tiny_steps() -> None:
     np.testing.assert_allclose(temps(huge), temps(hourly), atol=1e-6)
     # A constant draw with a little heat settles near mains + heat / (flow * rho * c).
     settled = BOILER.mains_c + 100.0 / (8.0 / 60.0 * WATER_J_PER_L_K)
-    assert huge.temperatures()[SensorKind.TANK_TOP] == pytest.approx(settled, abs=0.2)
+    assert huge.temp_c("tank_top") == pytest.approx(settled, abs=0.2)
     tiny, once = ThermalPlant(BOILER), ThermalPlant(BOILER)
     for _ in range(2000):
         tiny.step(0.001, BOILER.rated_power_w, 0.0, 8.0)
@@ -220,12 +220,12 @@ def test_boiler_is_stable_for_huge_steps_and_tiny_steps() -> None:
 
 def test_draw_cools_the_bottom_layer_more_than_the_top() -> None:
     plant = ThermalPlant(BOILER)
-    before = plant.temperatures()
+    before = plant.node_temps_c()
     for _ in range(300):  # a 40 L shower: 5 min at 8 L/min
         plant.step(1.0, 0.0, 0.0, 8.0)
-    after = plant.temperatures()
-    bottom = before[SensorKind.TANK_BOTTOM] - after[SensorKind.TANK_BOTTOM]
-    top = before[SensorKind.TANK_TOP] - after[SensorKind.TANK_TOP]
+    after = plant.node_temps_c()
+    bottom = before["tank_bottom"] - after["tank_bottom"]
+    top = before["tank_top"] - after["tank_top"]
     assert bottom > 5.0, (
         f"40 L of 10 °C mains into 100 L should cool the bottom, got {bottom:.2f} K"
     )
@@ -236,13 +236,13 @@ def test_draw_cools_the_bottom_layer_more_than_the_top() -> None:
 
 def test_heat_from_below_mixes_into_the_top_layer() -> None:
     plant = ThermalPlant(BOILER)
-    start_top = plant.temperatures()[SensorKind.TANK_TOP]
+    start_top = plant.temp_c("tank_top")
     run(plant, 2 * H, 30.0, BOILER.rated_power_w, 0.0)
-    after = plant.temperatures()
-    assert after[SensorKind.TANK_TOP] - start_top > 8.0, "buoyancy should carry heat upward"
-    inversion = after[SensorKind.TANK_BOTTOM] - after[SensorKind.TANK_TOP]
+    after = plant.node_temps_c()
+    assert after["tank_top"] - start_top > 8.0, "buoyancy should carry heat upward"
+    inversion = after["tank_bottom"] - after["tank_top"]
     assert 0.0 < inversion < 4.0
-    assert after[SensorKind.HEATER_BODY] == pytest.approx(after[SensorKind.TANK_BOTTOM] + 15, abs=1)
+    assert after["heater"] == pytest.approx(after["tank_bottom"] + 15, abs=1)
 
 
 def test_draw_schedule_flows_by_time_of_day() -> None:
@@ -273,3 +273,14 @@ def test_bad_inputs_are_refused() -> None:
         PlantPreset(**{**ROOM.__dict__, "heater_node": "attic"})
     with pytest.raises(ValueError, match="joins unknown nodes"):
         PlantPreset(**{**ROOM.__dict__, "links": (Link("air", "cellar", 1.0),)})
+    with pytest.raises(ValueError, match="no sensor node"):
+        PlantPreset(**{**ROOM.__dict__, "sensor_nodes": ()})
+    with pytest.raises(KeyError, match="boundary"):
+        plant.temp_c(OUTDOOR)
+
+
+def test_sensors_read_their_nodes_in_the_presets_order() -> None:
+    plant = ThermalPlant(BOILER)
+    run(plant, H, 60.0, BOILER.rated_power_w, 0.0)
+    nodes = plant.node_temps_c()
+    assert plant.sensor_temps_c() == tuple(nodes[name] for name in BOILER.sensor_nodes)

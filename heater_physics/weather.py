@@ -1,33 +1,21 @@
-"""Outdoor temperature for the simulated heater: an hourly weather year, interpolated and wrapped.
-
-Simulated time counts seconds since 1 January 00:00 of the weather year. Files are the hourly
-CSVs under `shared/data/weather/` (`#` lines are comments; a header names the columns).
-"""
+"""Outdoor temperature from an hourly weather year, interpolated and wrapped; one year ships."""
 
 from __future__ import annotations
 
-import logging
+import functools
 import math
+from importlib import resources
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from heater_physics.units import HOUR_S
 
-HOUR_S = 3600.0
-DAY_HOURS = 24
 HOUR_COLUMN = "hour_of_year"
 TEMP_COLUMN = "outdoor_temp_c"
 # Colder or hotter than anything measured on Earth: the file is wrong, not the weather.
 MIN_PLAUSIBLE_C = -90.0
 MAX_PLAUSIBLE_C = 60.0
-
-# shared/ sits beside the repository (/work/main, /work/shared); an installed package has none.
-DEFAULT_WEATHER_FILE = (
-    Path(__file__).resolve().parents[3] / "shared" / "data" / "weather" / "greensboro_hourly.csv"
-)
-# The fallback when that file is absent: a mild winter day, coldest at 05:00, warmest at 17:00.
-FALLBACK_MEAN_C = 5.0
-FALLBACK_SWING_K = 5.0
-FALLBACK_COLDEST_HOUR = 5.0
+# The typical year that ships in the package (see data/PROVENANCE.md).
+DEFAULT_WEATHER_FILE = "greensboro_hourly.csv"
 
 
 class WeatherFileError(ValueError):
@@ -35,7 +23,12 @@ class WeatherFileError(ValueError):
 
 
 class WeatherSeries:
-    """Hourly outdoor temperatures, repeated forever: the year after the last hour is the first."""
+    """Hourly outdoor temperatures, repeated forever: the year after the last hour is the first.
+
+    Simulated time counts seconds since 1 January 00:00 of the weather year. Files are hourly
+    CSVs: `#` lines are comments, a header names the columns, rows are hours 0, 1, 2, … in
+    order, with at least `hour_of_year` and `outdoor_temp_c`.
+    """
 
     def __init__(self, hourly_c: tuple[float, ...]) -> None:
         if not hourly_c:
@@ -55,6 +48,11 @@ class WeatherSeries:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise WeatherFileError(f"{path}: not UTF-8 text ({exc.reason})") from None
+        return cls.from_text(text, source=str(path))
+
+    @classmethod
+    def from_text(cls, text: str, *, source: str) -> WeatherSeries:
+        """Parse a file's text; `source` names it in every WeatherFileError."""
         header: list[str] | None = None
         hour_col = temp_col = 0
         temps: list[float] = []
@@ -68,32 +66,32 @@ class WeatherSeries:
                 for column in (HOUR_COLUMN, TEMP_COLUMN):
                     if column not in header:
                         raise WeatherFileError(
-                            f"{path} line {line_no}: header has no column {column!r}"
+                            f"{source} line {line_no}: header has no column {column!r}"
                             f" (found {', '.join(header)})"
                         )
                 hour_col, temp_col = header.index(HOUR_COLUMN), header.index(TEMP_COLUMN)
                 continue
             if len(fields) != len(header):
                 raise WeatherFileError(
-                    f"{path} line {line_no}: {len(fields)} fields, the header has {len(header)}"
+                    f"{source} line {line_no}: {len(fields)} fields, the header has {len(header)}"
                 )
-            hour = _number(path, line_no, HOUR_COLUMN, fields[hour_col])
+            hour = _number(source, line_no, HOUR_COLUMN, fields[hour_col])
             if hour != len(temps):
                 raise WeatherFileError(
-                    f"{path} line {line_no}: {HOUR_COLUMN} {fields[hour_col]!r} is out of order,"
+                    f"{source} line {line_no}: {HOUR_COLUMN} {fields[hour_col]!r} is out of order,"
                     f" expected {len(temps)}"
                 )
-            temp = _number(path, line_no, TEMP_COLUMN, fields[temp_col])
+            temp = _number(source, line_no, TEMP_COLUMN, fields[temp_col])
             if not MIN_PLAUSIBLE_C <= temp <= MAX_PLAUSIBLE_C:
                 raise WeatherFileError(
-                    f"{path} line {line_no}: {TEMP_COLUMN} {fields[temp_col]!r} is outside"
+                    f"{source} line {line_no}: {TEMP_COLUMN} {fields[temp_col]!r} is outside"
                     f" {MIN_PLAUSIBLE_C:g}..{MAX_PLAUSIBLE_C:g} °C"
                 )
             temps.append(temp)
         if header is None:
-            raise WeatherFileError(f"{path}: empty file, expected a header line")
+            raise WeatherFileError(f"{source}: empty file, expected a header line")
         if not temps:
-            raise WeatherFileError(f"{path}: no data rows after the header")
+            raise WeatherFileError(f"{source}: no data rows after the header")
         return cls(tuple(temps))
 
     @property
@@ -116,37 +114,20 @@ class WeatherSeries:
         return before + (after - before) * frac
 
 
-def _number(path: Path, line_no: int, column: str, text: str) -> float:
+def _number(source: str, line_no: int, column: str, text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise WeatherFileError(
-            f"{path} line {line_no}: {column} {text!r} is not a number"
+            f"{source} line {line_no}: {column} {text!r} is not a number"
         ) from None
     if not math.isfinite(value):
-        raise WeatherFileError(f"{path} line {line_no}: {column} {text!r} is not finite")
+        raise WeatherFileError(f"{source} line {line_no}: {column} {text!r} is not finite")
     return value
 
 
-def fallback_weather() -> WeatherSeries:
-    """A mild winter day repeated: mean 5 °C, ±5 K, coldest at 05:00 (a sine sampled hourly)."""
-    return WeatherSeries(
-        tuple(
-            FALLBACK_MEAN_C
-            - FALLBACK_SWING_K * math.cos(2 * math.pi * (hour - FALLBACK_COLDEST_HOUR) / DAY_HOURS)
-            for hour in range(DAY_HOURS)
-        )
-    )
-
-
+@functools.cache
 def default_weather() -> WeatherSeries:
-    """The Greensboro typical year when the shared data is present, else `fallback_weather()`."""
-    if DEFAULT_WEATHER_FILE.is_file():
-        return WeatherSeries.from_csv(DEFAULT_WEATHER_FILE)
-    log.warning(
-        "weather file %s not found; using a mild winter sine (mean %g °C, ±%g K daily)",
-        DEFAULT_WEATHER_FILE,
-        FALLBACK_MEAN_C,
-        FALLBACK_SWING_K,
-    )
-    return fallback_weather()
+    """The typical year that ships in the package: Greensboro, NC (NREL TMY3 station 723170)."""
+    resource = resources.files("heater_physics") / "data" / DEFAULT_WEATHER_FILE
+    return WeatherSeries.from_text(resource.read_text(encoding="utf-8"), source=str(resource))

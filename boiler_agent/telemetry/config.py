@@ -79,7 +79,9 @@ class BrokerUrl(str):
     ) -> core_schema.CoreSchema:
         # Validated from a string, dumped as one: files, digests and JSON see the plain URL.
         return core_schema.no_info_after_validator_function(
-            cls, core_schema.str_schema(), serialization=core_schema.to_string_ser_schema()
+            cls,
+            core_schema.str_schema(),
+            serialization=core_schema.to_string_ser_schema(when_used="always"),
         )
 
 

@@ -97,7 +97,7 @@ def test_a_part_section_takes_only_the_shared_fields_from_the_config(module: str
     imported = {
         node.module
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
-        if isinstance(node, ast.ImportFrom) and node.module
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__"
     }
     from_config = {name for name in imported if name.startswith("boiler_agent.config")}
     assert from_config == {"boiler_agent.config.fields"}, path
@@ -150,3 +150,22 @@ def test_the_config_hands_the_parsed_url_on_and_dumps_it_as_written() -> None:
     assert type(config.model_dump()["mqtt"]["url"]) is str
     copied = config.model_copy(update={"mqtt": config.mqtt.model_copy()})
     assert copied.mqtt.url.tls and copied == config
+
+
+def test_the_package_names_resolve_and_match_what_the_type_checker_sees() -> None:
+    """`from boiler_agent.config import X` keeps working for every name the package lists."""
+    import boiler_agent.config as package
+
+    tree = ast.parse((ROOT / "boiler_agent" / "config" / "__init__.py").read_text("utf-8"))
+    typed = {
+        alias.asname or alias.name: node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module != "__future__"
+        for alias in node.names
+    }
+    lazy = package._EXPORTS
+    assert typed == lazy
+    for name in lazy:
+        assert getattr(package, name) is not None, name
+    with pytest.raises(AttributeError):
+        _ = package.NoSuchName  # type: ignore[attr-defined]

@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from boiler_agent.benchmarks._entry import run_main
-from boiler_agent.control.closed_loop import metrics, simulate
 from boiler_agent.control.controllers import KINDS, build_controller
+from boiler_agent.simulation.closed_loop import CORES, PERIOD_S, PLANT_SUBSTEPS, metrics, simulate
 from heater_physics.plant import PRESETS
 from heater_physics.weather import WeatherSeries, default_weather
 
-PERIOD_S = 30.0
 KEYS = (
     "discomfort_kh",
     "tracking_rms_k",
@@ -23,12 +22,14 @@ KEYS = (
     "worker_switches",
     "core_hours",
 )
-DESCRIPTION = """\
+_PLANT_STEP_S = PERIOD_S / PLANT_SUBSTEPS
+_CORES_TEXT = ", ".join(f"{name} {cores}" for name, cores in CORES.items())
+DESCRIPTION = f"""\
 Run the default, PI and bang-bang controllers, each from a fresh plant and a fresh controller,
-in closed loop on the simulator's thermal plant (control period 30 s, plant stepped every
-10 s) over the weather (--weather CSV, else the packaged Greensboro typical year) from the
-start of --start-day for --days days. Rooms follow 19 °C from 07:00 to 22:00 and 16 °C
-otherwise; the boiler its preset schedule, with hot-water draws.
+in closed loop on the simulator's thermal plant, over the weather (--weather CSV, else the
+packaged Greensboro typical year) from the start of --start-day for --days days, control period
+{PERIOD_S:g} s, plant stepped every {_PLANT_STEP_S:g} s. Rooms follow 19 °C from 07:00 to 22:00 and
+16 °C otherwise; the boiler its preset schedule, with hot-water draws.
 The controllers see the measured temperature, the setpoint, the outdoor temperature (the
 boiler: its room's ambient) and the thermostat's next scheduled change.
 
@@ -43,7 +44,7 @@ Per controller:
   valorisation     share of that heat delivered while the temperature was at most 0.5 K above
                    the highest setpoint of the next three hours
   worker_switches  worker starts plus stops, workers = round(power / rated * cores) per control
-                   period (cores: room 4, office 12, boiler 24)
+                   period (cores: {_CORES_TEXT})
   core_hours       compute delivered: power / rated * cores, integrated over hours
 Targets (issue 4), checked against the default controller and printed as met or missed.
 """

@@ -7,16 +7,15 @@ import math
 from boiler_agent.control.baselines import pi_integrate
 from boiler_agent.control.model import ThermalModel
 from boiler_agent.control.params import clamp, in_range, positive
+from boiler_agent.durations import DAY_S, HOUR_S
 
 CLOSED_LOOP_TAU_S = 1800.0  # feedback gain C / tau: the error halves in about 20 minutes
 TI_S = 3600.0  # the integral takes over what the model misses within about an hour
 KP_BOUNDS_PER_K = (0.1, 2.0)  # feedback gain as a fraction of the rated power per kelvin
 PREHEAT_POWER_FRACTION = 0.7  # optimum start plans with this share of the rated power
-MAX_PREHEAT_S = 3 * 3600.0
+MAX_PREHEAT_S = 3 * HOUR_S
 FALLBACK_OUTDOOR_C = 10.0
-K_PER_H = 3600.0
 FILTER_PERIODS = 4.0  # the reading feedback acts on is smoothed over this many periods
-DAY_S = 86_400.0
 # Heat is wanted up to this far above the setpoint; above it, heating stores heat for nothing.
 USEFUL_BAND_K = 0.5
 # Falling faster than this beyond the modelled loss is a disturbance starting (a draw, a door
@@ -106,7 +105,7 @@ class ModelBased:
         dt = self.period_s if last is None else clamp(now_s - last, 0.0, 10 * self.period_s)
         self._last_s = now_s
         model = self.model
-        loss_k_h = model.loss_w_k * (measured_c - outdoor) / model.capacity_j_k * K_PER_H
+        loss_k_h = model.loss_w_k * (measured_c - outdoor) / model.capacity_j_k * HOUR_S
         sudden = self.falls.update(measured_c, dt, loss_k_h)
         model.observe(now_s, measured_c, outdoor, self._last_power_w, sudden or self._recovering)
         margin = DISTURBED_MARGIN_K if self.forecast.recurring else 0.0
@@ -195,10 +194,10 @@ class FallDetector:
         self._before_c, self._last_c = last, measured_c
         if not (dt > 0 and math.isfinite(last)):
             return False
-        fall = last - measured_c - max(loss_k_h, 0.0) * dt / K_PER_H
+        fall = last - measured_c - max(loss_k_h, 0.0) * dt / HOUR_S
         # A difference of two readings carries the noise of both: sqrt(2) sigma.
         threshold = max(
-            SUDDEN_FALL_K_PER_H * dt / K_PER_H, NOISE_SIGMAS * math.sqrt(2) * self.noise_c
+            SUDDEN_FALL_K_PER_H * dt / HOUR_S, NOISE_SIGMAS * math.sqrt(2) * self.noise_c
         )
         if fall > threshold:
             return True

@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 
 from boiler_agent.control.params import clamp
+from boiler_agent.durations import HOUR_S
 
 WINDOW_S = 600.0  # average over this long: smooths the heater's own lag and sensor noise
 FORGETTING = 0.998  # per window: memory of ~500 windows, about 3.5 days
 REF_K = 10.0  # temperature difference the loss regressor is scaled by
-K_PER_H = 3600.0
 # Priors: the rated power holds the space 25 K above outdoor, with a 10 h time constant.
 PRIOR_HOLD_K = 25.0
 PRIOR_TAU_S = 36_000.0
@@ -39,7 +39,7 @@ class ThermalModel:
         ua = max_power_w / PRIOR_HOLD_K
         c = ua * PRIOR_TAU_S
         # theta = [3600 Pmax / C, 3600 REF UA / C]: both a few K/h for a room
-        self.theta = [K_PER_H * max_power_w / c, K_PER_H * REF_K * ua / c]
+        self.theta = [HOUR_S * max_power_w / c, HOUR_S * REF_K * ua / c]
         self.cov = [[PRIOR_VARIANCE, 0.0], [0.0, PRIOR_VARIANCE]]
         # (time, temperature, temperature - outdoor) at the window's start and the last sample
         self._start: tuple[float, float, float] | None = None
@@ -49,7 +49,7 @@ class ThermalModel:
         self.rejected = 0
         self.skipped = 0
         self._quiet_until_s = -math.inf
-        self._prior_loss_per_k_h = K_PER_H / PRIOR_TAU_S
+        self._prior_loss_per_k_h = HOUR_S / PRIOR_TAU_S
 
     def _plausible(self, rate_k_h: float, mean_diff_k: float, power_fraction: float) -> bool:
         """False for a window no first-order plant explains.
@@ -59,20 +59,20 @@ class ThermalModel:
         heater or in a layer of a tank the sensor does not see, coming out).
         """
         loss = max(self._prior_loss_per_k_h, self.theta[1] / REF_K) * max(mean_diff_k, 0.0)
-        rise = K_PER_H * power_fraction / C_BOUNDS_PER_W[0]
+        rise = HOUR_S * power_fraction / C_BOUNDS_PER_W[0]
         slack = DROP_SLACK_K_PER_H
         return -(DROP_FACTOR * loss + slack) <= rate_k_h <= rise + slack
 
     @property
     def capacity_j_k(self) -> float:
         low, high = C_BOUNDS_PER_W
-        raw = K_PER_H * self.max_power_w / self.theta[0] if self.theta[0] > 0 else math.inf
+        raw = HOUR_S * self.max_power_w / self.theta[0] if self.theta[0] > 0 else math.inf
         return clamp(raw, low * self.max_power_w, high * self.max_power_w)
 
     @property
     def loss_w_k(self) -> float:
         low, high = UA_BOUNDS_PER_W
-        raw = self.theta[1] * self.capacity_j_k / (K_PER_H * REF_K)
+        raw = self.theta[1] * self.capacity_j_k / (HOUR_S * REF_K)
         return clamp(raw, low * self.max_power_w, high * self.max_power_w)
 
     def observe(
@@ -106,7 +106,7 @@ class ThermalModel:
         if now_s - start_s >= WINDOW_S:
             mean_p = self._sum_p / self._sum_dt
             mean_diff = self._sum_diff / self._sum_dt
-            rate = (measured_c - start_c) / (now_s - start_s) * K_PER_H
+            rate = (measured_c - start_c) / (now_s - start_s) * HOUR_S
             if start_s < self._quiet_until_s:
                 self.skipped += 1
             elif self._plausible(rate, mean_diff, mean_p / self.max_power_w):

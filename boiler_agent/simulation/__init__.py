@@ -1,1 +1,1 @@
-"""Recording and plotting of simulated runs: the sample trace and its PNG plot."""
+"""Simulated runs: the closed loop and its scores, the sample trace of a live run, its plot."""

@@ -1,4 +1,4 @@
-"""The control laws in closed loop on the simulator's plants, and the control benchmark."""
+"""The control laws in closed loop on the heater's physics, and the control benchmark."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import random
 import pytest
 
 from boiler_agent.benchmarks import control as bench
-from boiler_agent.control.closed_loop import COMFORT_BAND_K, metrics, simulate
 from boiler_agent.control.controllers import Controller, build_controller
+from boiler_agent.simulation.closed_loop import COMFORT_BAND_K, metrics, simulate
 from heater_physics.plant import (
     AMBIENT,
     PRESETS,

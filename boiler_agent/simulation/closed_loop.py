@@ -1,4 +1,4 @@
-"""Run a control law against the simulator's thermal plant in simulated time, and score it."""
+"""A control law in closed loop on the heater's physics, in simulated time, and its scores."""
 
 from __future__ import annotations
 
@@ -8,31 +8,38 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from boiler_agent.control.controllers import Controller
-from heater_physics.plant import DrawSchedule, PlantPreset, ThermalPlant
+from boiler_agent.durations import DAY_S, HOUR_S
+from heater_physics.plant import OUTDOOR, ROOM, PlantPreset
 from heater_physics.thermostat import ScheduledThermostat
+from heater_physics.units import J_PER_KWH
 from heater_physics.weather import WeatherSeries
+from heater_physics.world import World
 
-DAY_S = 86_400.0
-HOUR_S = 3_600.0
 PERIOD_S = 30.0  # control period
 PLANT_SUBSTEPS = 3  # the plant is stepped this many times per control period
-ROOM_SCHEDULE = ((7.0, 19.0), (22.0, 16.0))
+# The loop sets the schedule it tests and never turns the knob: no range to keep it in.
+KNOB_RANGE_C = (-50.0, 150.0)
 COMFORT_BAND_K = 0.5  # discomfort counts below setpoint - this
 WASTE_BAND_K = 0.5  # heat is valorised while at most this above the coming setpoint
 LOOKAHEAD_S = 3 * HOUR_S  # "the highest setpoint of the next three hours"
 TRACKING_DELAY_S = 2 * HOUR_S  # tracking starts this long after a setpoint rise
+# The compute cores behind each preset's rated power: power / rated * cores is the compute made.
 CORES = {"room": 4, "office": 12, "boiler": 24}
 DEFAULT_CORES = 4
 
 
 @dataclass(frozen=True)
-class Trace:
-    """Per control period: time, controlled temperature, setpoint, power held until the next."""
+class LoopRecord:
+    """Every control period of a closed-loop run, exactly: what the law saw and what it chose.
+
+    Not a `simulation.trace.Trace`: that one is bounded (it decimates a long run) and has gaps,
+    for plots; scores need every period at the fixed period, the rated power and the cores.
+    """
 
     times_s: list[float]
-    temps_c: list[float]
+    temps_c: list[float]  # the controlled temperature
     setpoints_c: list[float]
-    powers_w: list[float]
+    powers_w: list[float]  # held until the next period
     max_power_w: float
     cores: int
     period_s: float
@@ -47,53 +54,52 @@ def simulate(
     start_day: float = 0.0,
     schedule: Sequence[tuple[float, float]] | None = None,
     period_s: float = PERIOD_S,
-) -> Trace:
-    """Closed loop over `days` from the start of `start_day`; the boiler gets its draws."""
-    plant = ThermalPlant(preset)
-    thermostat = ScheduledThermostat(schedule or _schedule_for(preset), knob_range_c=(-50, 150))
-    draws = DrawSchedule() if preset.draw_path else None
-    sensor = preset.controlled_node
-    boundary_is_outdoor = any(link.b == "outdoor" for link in preset.links)
-    trace = Trace([], [], [], [], float(preset.rated_power_w), _cores(preset), period_s)
-    start_s = start_day * DAY_S
+) -> LoopRecord:
+    """Closed loop over `days` from the start of `start_day`; the boiler gets its draws.
+
+    Rooms (every preset without draws) follow the room preset's schedule unless `schedule`
+    is given, so the office is scored on the same day as the room.
+    """
+    thermostat = ScheduledThermostat(schedule or _schedule_for(preset), knob_range_c=KNOB_RANGE_C)
+    world = World(preset, weather, start_sim_s=start_day * DAY_S, thermostat=thermostat)
+    boundary_is_outdoor = any(link.b == OUTDOOR for link in preset.links)
+    record = LoopRecord([], [], [], [], float(preset.rated_power_w), _cores(preset), period_s)
     h = period_s / PLANT_SUBSTEPS
-    for k in range(round(days * DAY_S / period_s)):
-        now = start_s + k * period_s
-        measured = plant.temp_c(sensor)
-        setpoint, _ = thermostat.setpoint(now)
-        upcoming = thermostat.next_change(now)
-        outdoor = weather.outdoor_c(now)
-        boundary = outdoor if boundary_is_outdoor else preset.ambient_c
+    for _ in range(round(days * DAY_S / period_s)):
+        now = world.sim_time_s
+        measured = world.plant.temp_c(preset.controlled_node)
+        setpoint, _ = world.setpoint()
+        upcoming = world.next_change()
+        boundary = world.outdoor_c() if boundary_is_outdoor else preset.ambient_c
         announced = None if upcoming is None else (now + upcoming[0], upcoming[1])
         power = controller.step(now, measured, setpoint, boundary, announced)
         if not 0.0 <= power <= preset.rated_power_w:
             raise ValueError(f"controller returned {power} W outside 0..{preset.rated_power_w}")
-        trace.times_s.append(now)
-        trace.temps_c.append(measured)
-        trace.setpoints_c.append(setpoint)
-        trace.powers_w.append(power)
-        for i in range(PLANT_SUBSTEPS):
-            t = now + i * h
-            flow = draws.flow_l_per_min(t) if draws else 0.0
-            plant.step(h, power, weather.outdoor_c(t), flow)
-    return trace
+        record.times_s.append(now)
+        record.temps_c.append(measured)
+        record.setpoints_c.append(setpoint)
+        record.powers_w.append(power)
+        world.heater_power_w = power
+        for _ in range(PLANT_SUBSTEPS):
+            world.advance(h)
+    return record
 
 
 def _schedule_for(preset: PlantPreset) -> tuple[tuple[float, float], ...]:
-    return preset.schedule if preset.draw_path else ROOM_SCHEDULE
+    return preset.schedule if preset.draw_path else ROOM.schedule
 
 
 def _cores(preset: PlantPreset) -> int:
     return CORES.get(preset.name, DEFAULT_CORES)
 
 
-def metrics(trace: Trace) -> dict[str, float]:
+def metrics(record: LoopRecord) -> dict[str, float]:
     """Score a trace; see boiler_agent.benchmarks.control.DESCRIPTION for each definition."""
-    n = len(trace.times_s)
-    dt = trace.period_s
-    temps, sps, powers = trace.temps_c, trace.setpoints_c, trace.powers_w
+    n = len(record.times_s)
+    dt = record.period_s
+    temps, sps, powers = record.temps_c, record.setpoints_c, record.powers_w
     ahead = max(1, round(LOOKAHEAD_S / dt))
-    # The highest setpoint of the next three hours (the last known one past the trace's end).
+    # The highest setpoint of the next three hours (the last known one past the record's end).
     coming = [max(sps[i : i + ahead + 1]) for i in range(n)]
     discomfort = sum(max(0.0, sps[i] - COMFORT_BAND_K - temps[i]) for i in range(n)) * dt / HOUR_S
     energy_j = sum(powers) * dt
@@ -118,7 +124,7 @@ def metrics(trace: Trace) -> dict[str, float]:
         while i < n and (i == start or sps[i] == sps[i - 1]):
             tracked.append(temps[i] - sps[i])
             i += 1
-    workers = [round(p / trace.max_power_w * trace.cores) for p in powers]
+    workers = [round(p / record.max_power_w * record.cores) for p in powers]
     switches = sum(abs(b - a) for a, b in itertools.pairwise(workers))
     return {
         "discomfort_kh": round(discomfort, 3),
@@ -126,8 +132,8 @@ def metrics(trace: Trace) -> dict[str, float]:
         if tracked
         else 0.0,
         "overshoot_k": round(overshoot, 3),
-        "energy_kwh": round(energy_j / 3.6e6, 3),
+        "energy_kwh": round(energy_j / J_PER_KWH, 3),
         "valorisation": round(useful_j / energy_j, 4) if energy_j else 1.0,
         "worker_switches": switches,
-        "core_hours": round(energy_j / trace.max_power_w * trace.cores / HOUR_S, 2),
+        "core_hours": round(energy_j / record.max_power_w * record.cores / HOUR_S, 2),
     }

@@ -129,15 +129,3 @@ class ThermalModel:
             cov = [[v * MAX_TRACE / trace for v in row] for row in cov]
         self.cov = cov
         self.updates += 1
-
-    def seconds_to_reach(
-        self, from_c: float, to_c: float, outdoor_c: float, power_w: float
-    ) -> float:
-        """Seconds the model needs from `from_c` to `to_c` at constant `power_w`; inf if never."""
-        ua, c = self.loss_w_k, self.capacity_j_k
-        final = outdoor_c + power_w / ua
-        if to_c <= from_c:
-            return 0.0
-        if final <= to_c:
-            return math.inf
-        return c / ua * math.log((final - from_c) / (final - to_c))

@@ -91,9 +91,6 @@ class SetpointArbiter:
             raise ValueError(f"setpoint_c must be finite, got {setpoint_c!r}")
         self._override = (self._clamp(setpoint_c), until_s)
 
-    def clear_override(self) -> None:
-        self._override = None
-
     def set_mode(self, mode: ModeName, until_s: float | None) -> None:
         self._mode_override = (mode, until_s)
 

@@ -37,14 +37,18 @@ OPTION = {"spot": 100.0, "strike": 100.0, "rate": 0.0, "volatility": 0.2, "matur
 FILLER = FillerJob("option_mc", {**OPTION, "paths": 10_000_000_000, "steps": 16, "seed": 1})
 
 
-def _loop(scheduler: JobScheduler, workers: int, mask: Any = running_mask) -> PowerLoop:
+def _loop(scheduler: JobScheduler[WorkerPool], workers: int, mask: Any = running_mask) -> PowerLoop:
     allocator = PowerAllocator(workers, WATTS_PER_CORE, add_hold_s=PERIOD_S)
     cycler = DutyCycler(scheduler.pool, period_s=DUTY_PERIOD_S, mask=mask)
     return PowerLoop(scheduler, allocator, cycler, watts_per_busy_core=WATTS_PER_CORE)
 
 
 def _hold(
-    scheduler: JobScheduler, loop: PowerLoop, target_w: float, seconds: float, samples: list[float]
+    scheduler: JobScheduler[WorkerPool],
+    loop: PowerLoop,
+    target_w: float,
+    seconds: float,
+    samples: list[float],
 ) -> None:
     """Run the loop at one target; `samples` gets the measured watts of each period."""
     end = time.monotonic() + seconds
@@ -58,7 +62,9 @@ def _hold(
         loop.tick(time.monotonic())
 
 
-def _smoothness(scheduler: JobScheduler, loop: PowerLoop, target_w: float, seconds: float) -> float:
+def _smoothness(
+    scheduler: JobScheduler[WorkerPool], loop: PowerLoop, target_w: float, seconds: float
+) -> float:
     _hold(scheduler, loop, target_w, 3.0, [])  # settle first
     busy: list[float] = []
     last = (time.monotonic(), scheduler.busy_cpu_seconds())

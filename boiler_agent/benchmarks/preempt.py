@@ -43,7 +43,9 @@ def _percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def _scheduler(root: Path, workers: int, cache: str, chunk_target_s: float) -> JobScheduler:
+def _scheduler(
+    root: Path, workers: int, cache: str, chunk_target_s: float
+) -> JobScheduler[WorkerPool]:
     store = JobStore(root / "jobs.sqlite")
     pool = WorkerPool(workers, cache_dir=cache)
     return JobScheduler(
@@ -55,7 +57,7 @@ def _scheduler(root: Path, workers: int, cache: str, chunk_target_s: float) -> J
     )
 
 
-def _wait_ready(scheduler: JobScheduler) -> None:
+def _wait_ready(scheduler: JobScheduler[WorkerPool]) -> None:
     while any(w.pid is None for w in scheduler.pool.workers):
         scheduler.tick(0.05)
 

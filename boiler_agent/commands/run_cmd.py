@@ -10,8 +10,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from boiler_agent.agent import Agent, AgentStartError
 from boiler_agent.config import DEFAULT_CONFIG_PATH, ConfigError, load_config
+from boiler_agent.daemon.lock import AgentStartError
+from boiler_agent.daemon.supervisor import Supervisor
 from boiler_agent.runtime.sd_notify import Notifier
 
 
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not args.verbose:
         logging.getLogger().setLevel(config.log.level.upper())
-    agent = Agent(config, notifier=Notifier.from_env(), config_path=args.config)
+    agent = Supervisor(config, notifier=Notifier.from_env(), config_path=args.config)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         agent.request_stop(signal.Signals(signum).name)

@@ -26,8 +26,10 @@ from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
-from boiler_agent.agent import Agent, AgentStartError
 from boiler_agent.config import AgentConfig
+from boiler_agent.daemon.clocks import Clocks
+from boiler_agent.daemon.lock import AgentStartError
+from boiler_agent.daemon.supervisor import Supervisor
 from boiler_agent.durations import DAY_S, parse_duration
 from boiler_agent.paths import default_cache_dir
 from boiler_agent.runtime.status_view import render_status
@@ -184,9 +186,9 @@ def _run_agent(
     world = simulator.world
     # One control period per power period at least: at x144 a real second is 144 simulated.
     control_period_s = max(config.control.period_s, args.speed * config.power.period_s)
-    agent = Agent(
+    agent = Supervisor(
         config,
-        plant_clock=lambda: world.sim_time_s,
+        clocks=Clocks(plant=lambda: world.sim_time_s),
         control_period_s=control_period_s,
     )
     try:
@@ -254,21 +256,23 @@ def _run_agent(
     return 0
 
 
-def _sample(agent: Agent, simulator: HeaterSimulator, time_of_run_s: float) -> TraceSample:
+def _sample(agent: Supervisor, simulator: HeaterSimulator, time_of_run_s: float) -> TraceSample:
     world = simulator.world.snapshot()
     first = simulator.preset.sensors[0]
+    latest = agent.latest
+    target = latest.target if latest else None
     return TraceSample(
         sim_time_s=time_of_run_s,
         temp_c=world.temperatures_c.get(first),
-        setpoint_c=agent.target.setpoint_c if agent.target else None,
+        setpoint_c=target.setpoint_c if target else None,
         outdoor_c=world.outdoor_c,
-        heat_demand_w=agent.demand_w,
-        power_w=agent.measured_w,
-        workers=len(agent.scheduler.running_indices()) if agent.state == "running" else 0,
+        heat_demand_w=latest.demand_w if latest else 0.0,
+        power_w=latest.measured_w if latest else 0.0,
+        workers=latest.workers_running if latest else 0,
     )
 
 
-def _view(agent: Agent, simulator: HeaterSimulator, start_sim: float) -> Group:
+def _view(agent: Supervisor, simulator: HeaterSimulator, start_sim: float) -> Group:
     world = simulator.world.snapshot()
     hours = (world.sim_time_s - start_sim) / 3600.0
     day, rest = divmod(world.sim_time_s, DAY_S)
@@ -276,12 +280,13 @@ def _view(agent: Agent, simulator: HeaterSimulator, start_sim: float) -> Group:
     extra = Table(show_header=False, box=None)
     extra.add_row("simulated time", f"{clock} ({hours:.1f} h run, x{simulator.world.speed:g})")
     extra.add_row("outdoor (weather)", f"{world.outdoor_c:.1f} °C")
-    extra.add_row("telemetry sent", str(agent.telemetry_sent))
+    latest = agent.latest
+    extra.add_row("telemetry sent", str(latest.telemetry_sent if latest else 0))
     return Group(render_status(agent.status()), extra)
 
 
 def _summary(
-    agent: Agent,
+    agent: Supervisor,
     simulator: HeaterSimulator,
     start_sim: float,
     broker_url: str | None,
@@ -289,7 +294,8 @@ def _summary(
 ) -> dict[str, Any]:
     world = simulator.world.snapshot()
     first = simulator.preset.sensors[0]
-    target = agent.target
+    latest = agent.latest
+    target = latest.target if latest else None
     return {
         "preset": simulator.preset.name,
         "heater_kind": agent.config.heater.kind,
@@ -299,13 +305,13 @@ def _summary(
         "setpoint_c": target.setpoint_c if target else world.setpoint_c,
         "outdoor_c": round(world.outdoor_c, 2),
         "energy_kwh": round(world.heat_delivered_kwh, 3),
-        "agent_energy_kwh": round(agent.energy.total_kwh, 3),
+        "agent_energy_kwh": round(latest.energy_total_kwh if latest else 0.0, 3),
         "jobs_done": agent.jobs_done,
-        "telemetry_sent": agent.telemetry_sent,
+        "telemetry_sent": latest.telemetry_sent if latest else 0,
         "broker": broker_url or "none (outbox only)",
-        "safety_trips": sorted(agent.trips),
-        "workers": agent.power.allocator.max_workers,
-        "link_frames_rx": agent.heater.link.stats.frames_rx,
+        "safety_trips": sorted(latest.trips if latest else {}),
+        "workers": agent.workers,
+        "link_frames_rx": latest.link.frames_rx if latest else 0,
         "sensor": SensorKind(first).name.lower(),
         "pid": os.getpid(),
     }

@@ -16,10 +16,11 @@ import multiprocessing
 import os
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -47,6 +48,47 @@ class WorkerEvent:
     kind: str
     body: dict[str, Any]
     task: Task | None
+
+
+class WorkerSlot(Protocol):
+    """What the scheduler reads of one worker."""
+
+    @property
+    def index(self) -> int: ...
+
+    @property
+    def state(self) -> WorkerState: ...
+
+    @property
+    def task(self) -> Task | None: ...
+
+
+class Pool(Protocol):
+    """The pool port: `WorkerPool` (processes) or `SimulatedPool` (simulated time)."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def workers(self) -> Sequence[WorkerSlot]: ...
+
+    def assign(self, index: int, task: Task) -> None: ...
+
+    def request_stop(self, index: int) -> None: ...
+
+    def pause(self, index: int) -> None: ...
+
+    def resume(self, index: int) -> None: ...
+
+    def poll(self, timeout_s: float) -> list[WorkerEvent]: ...
+
+    def busy_cpu_seconds(self) -> float: ...
+
+    def running_indices(self) -> list[int]: ...
+
+    def idle(self) -> list[int]: ...
+
+    def close(self, timeout_s: float = ...) -> list[WorkerEvent]: ...
 
 
 @dataclass

@@ -12,11 +12,11 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from boiler_agent.compute import checkpoint
 from boiler_agent.compute.jobs import JobError, validate_job
-from boiler_agent.compute.pool import Worker, WorkerEvent, WorkerPool, WorkerState
+from boiler_agent.compute.pool import Pool, WorkerEvent, WorkerSlot, WorkerState
 from boiler_agent.compute.specs import get_spec
 from boiler_agent.compute.store import JobStore, ShardRecord
 from boiler_agent.compute.worker import CHUNK_TARGET_S, Task
@@ -38,11 +38,16 @@ class FillerJob:
     params: dict[str, Any]
 
 
-class JobScheduler:
+PoolT = TypeVar("PoolT", bound=Pool)
+
+
+class JobScheduler(Generic[PoolT]):
+    """Generic in its pool, so a caller that built a `WorkerPool` keeps its processes' view."""
+
     def __init__(
         self,
         store: JobStore,
-        pool: WorkerPool,
+        pool: PoolT,
         *,
         checkpoint_dir: Path,
         checkpoint_interval_s: float = DEFAULT_CHECKPOINT_INTERVAL_S,
@@ -89,9 +94,10 @@ class JobScheduler:
         running = [w for w in workers if w.state is WorkerState.RUNNING]
         stopping = [w for w in workers if w.state is WorkerState.STOPPING]
         excess = len(running) + len(stopping) - self.active
-        # Stop filler first, then the most recently started work.
-        for worker in sorted(running, key=self._stop_order)[: max(0, excess)]:
-            self.pool.request_stop(worker.index)
+        if excess > 0:  # the sort reads the store: only when something must stop
+            # Stop filler first, then the most recently started work.
+            for worker in sorted(running, key=self._stop_order)[:excess]:
+                self.pool.request_stop(worker.index)
         room = self.active - len(running) - len(stopping)
         busy = {(w.task.job_id, w.task.shard_index) for w in workers if w.task is not None}
         for index in self.pool.idle()[: max(0, room)]:
@@ -102,7 +108,7 @@ class JobScheduler:
             busy.add((shard.job_id, shard.idx))
         self._preempt_filler_for_real_work(busy)
 
-    def _stop_order(self, worker: Worker) -> tuple[bool, str]:
+    def _stop_order(self, worker: WorkerSlot) -> tuple[bool, str]:
         """Sort key: filler (False) before real work, then by job id for a stable choice."""
         task = worker.task
         record = self.store.get(task.job_id) if task else None

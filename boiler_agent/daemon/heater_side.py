@@ -10,22 +10,41 @@ from __future__ import annotations
 import logging
 import queue
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from firmware_bridge.events import (
+    EventQueue,
     HeaterIdentity,
     LinkDown,
     LinkRefused,
+    LinkStats,
     LinkUp,
     McuFault,
     Readings,
     ThermostatState,
 )
-from firmware_bridge.link import HeaterLink
+from firmware_bridge.link import LinkState
 from firmware_bridge.protocol import HeaterKind, SensorKind
 
 log = logging.getLogger(__name__)
 
 KIND_NAMES = {HeaterKind.SPACE_HEATER: "room", HeaterKind.WATER_BOILER: "boiler"}
+
+
+class HeaterPort(Protocol):
+    """What the daemon needs of the heater link (firmware_bridge.link.HeaterLink, or a fake)."""
+
+    events: EventQueue
+    stats: LinkStats
+    state: LinkState
+
+    def start(self) -> object: ...
+
+    def close(self) -> None: ...
+
+    def heartbeat(
+        self, applied_power_w: float, lease_s: float = ..., *, boot_id: int | None = None
+    ) -> bool: ...
 
 
 @dataclass
@@ -41,15 +60,18 @@ class HeaterNews:
 
 
 class HeaterSide:
+    """The latest of what the heater's MCU said, and whether the agent accepts it."""
+
     def __init__(
-        self, link: HeaterLink, *, expected_kind: str, expected_serial: str | None = None
+        self, link: HeaterPort, *, expected_kind: str, expected_serial: str | None = None
     ) -> None:
         self.link = link
         self.expected_kind = expected_kind
         self.expected_serial = expected_serial
-        self.identity: HeaterIdentity | None = None  # the MCU we checked and accept
+        # The connected MCU once checked against the config; `link.identity` is whoever is
+        # connected, accepted or not.
+        self.accepted: HeaterIdentity | None = None
         self.readings: Readings | None = None
-        self.thermostat: ThermostatState | None = None
         self.mismatch: str | None = None  # why the connected MCU is not accepted
         self.links_lost = 0
 
@@ -61,11 +83,10 @@ class HeaterSide:
             except queue.Empty:
                 return news
             if isinstance(event, Readings):
-                if self.identity is not None:
+                if self.accepted is not None:
                     self.readings = event
                     news.readings += 1
             elif isinstance(event, ThermostatState):
-                self.thermostat = event
                 news.thermostat = event
             elif isinstance(event, McuFault):
                 news.faults.append(event)
@@ -73,12 +94,12 @@ class HeaterSide:
                 self._on_up(event)
                 news.link_up = event
             elif isinstance(event, LinkDown):
-                self.identity = None
+                self.accepted = None
                 self.readings = None
                 self.links_lost += 1
                 news.link_down = event
             elif isinstance(event, LinkRefused):
-                self.identity = None
+                self.accepted = None
                 news.refused = event.reason
 
     def _on_up(self, event: LinkUp) -> None:
@@ -97,11 +118,11 @@ class HeaterSide:
         if problems:
             # Heat is refused (no heartbeat is ever sent) until the right heater is connected.
             self.mismatch = "; ".join(problems)
-            self.identity = None
+            self.accepted = None
             log.error("heater refused: %s", self.mismatch)
             return
         self.mismatch = None
-        self.identity = identity
+        self.accepted = identity
         log.info("heater: %s (%s)", identity.describe(), event.reason)
 
     def controlled_temp(self) -> tuple[float | None, float | None]:
@@ -112,6 +133,11 @@ class HeaterSide:
 
     def temp_of(self, kind: SensorKind) -> float | None:
         return None if self.readings is None else self.readings.temp_of(kind)
+
+    def refuse(self, reason: str) -> None:
+        """The agent refuses this MCU after all (e.g. its limits do not fit the config)."""
+        self.accepted = None
+        self.mismatch = reason
 
     @property
     def shutdown(self) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from boiler_agent.daemon.fleet import FleetSettings, FleetSide
+from boiler_agent.daemon.uplink import Uplink, UplinkSettings
 from boiler_agent.telemetry.client import ClientSettings
 from boiler_agent.telemetry.local_broker import LocalBroker
 from boiler_agent.telemetry.payloads import Birth, State
@@ -25,9 +25,9 @@ REPLIES = "fleet/replies"
 
 
 @pytest.fixture
-def fleet(broker: LocalBroker, tmp_path: Path) -> Iterator[FleetSide]:
-    side = FleetSide(
-        FleetSettings(
+def fleet(broker: LocalBroker, tmp_path: Path) -> Iterator[Uplink]:
+    side = Uplink(
+        UplinkSettings(
             client=ClientSettings(
                 url=broker.url,
                 client_id="boiler-agent-h1",
@@ -83,13 +83,13 @@ def _command(consumer: Consumer, name: str, payload: bytes, correlation: bytes) 
     consumer.client.publish(TOPICS.cmd(name), payload, qos=1, properties=properties)
 
 
-def _drain(fleet: FleetSide) -> None:
+def _drain(fleet: Uplink) -> None:
     deadline = time.monotonic() + 10
     while fleet.outbox.stats().queued and time.monotonic() < deadline:
         time.sleep(0.05)
 
 
-def test_every_topic_with_its_retained_flag(fleet: FleetSide, broker: LocalBroker) -> None:
+def test_every_topic_with_its_retained_flag(fleet: Uplink, broker: LocalBroker) -> None:
     fleet.publish_birth(_birth())
     assert fleet.publish_state(_state(19.0))
     assert not fleet.publish_state(_state(19.0))  # unchanged: not sent again
@@ -111,7 +111,7 @@ def test_every_topic_with_its_retained_flag(fleet: FleetSide, broker: LocalBroke
 
 
 def test_telemetry_and_events_carry_their_own_persisted_sequences(
-    fleet: FleetSide, broker: LocalBroker
+    fleet: Uplink, broker: LocalBroker
 ) -> None:
     watcher = Consumer(broker.port, TOPICS.telemetry, TOPICS.events, client_id="watch")
     fields = {
@@ -158,7 +158,7 @@ def test_telemetry_and_events_carry_their_own_persisted_sequences(
     ],
 )
 def test_bad_commands_are_answered_through_the_response_topic(
-    fleet: FleetSide, broker: LocalBroker, name: str, payload: bytes, reason: str
+    fleet: Uplink, broker: LocalBroker, name: str, payload: bytes, reason: str
 ) -> None:
     fleet_consumer = Consumer(broker.port, REPLIES, TOPICS.events, client_id="fleet")
     try:
@@ -179,7 +179,7 @@ def test_bad_commands_are_answered_through_the_response_topic(
 
 
 def test_a_good_command_is_handed_on_once_and_its_duplicate_answered_as_before(
-    fleet: FleetSide, broker: LocalBroker
+    fleet: Uplink, broker: LocalBroker
 ) -> None:
     fleet_consumer = Consumer(broker.port, REPLIES, client_id="fleet")
     try:
@@ -204,7 +204,7 @@ def test_a_good_command_is_handed_on_once_and_its_duplicate_answered_as_before(
         fleet_consumer.close()
 
 
-def test_ha_coming_online_gets_discovery_again(fleet: FleetSide, broker: LocalBroker) -> None:
+def test_ha_coming_online_gets_discovery_again(fleet: Uplink, broker: LocalBroker) -> None:
     fleet.publish_birth(_birth())
     watcher = Consumer(broker.port, "homeassistant/climate/#", client_id="ha")
     try:
@@ -227,7 +227,7 @@ def test_ha_coming_online_gets_discovery_again(fleet: FleetSide, broker: LocalBr
 
 
 def test_a_wildcard_response_topic_gets_the_reply_on_the_default_topic(
-    fleet: FleetSide, broker: LocalBroker
+    fleet: Uplink, broker: LocalBroker
 ) -> None:
     fleet_consumer = Consumer(broker.port, TOPICS.reply("set_mode"), client_id="fleet")
     try:

@@ -1,4 +1,4 @@
-"""The daemon's side facing the fleet: what it publishes, and the commands it takes.
+"""The agent's MQTT side (its uplink to the fleet): what it publishes, the commands it takes.
 
 Everything the control loop wants to tell the fleet goes through here into the outbox (never
 blocking on the broker); commands arrive on paho's thread, wait in a bounded queue, and are
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from boiler_agent.telemetry.client import ClientSettings, FleetClient, IncomingMessage
-from boiler_agent.telemetry.commands import CommandGate
+from boiler_agent.telemetry.command_gate import CommandGate
 from boiler_agent.telemetry.discovery import discovery_messages, ha_status_topic
 from boiler_agent.telemetry.inbox import Inbox
 from boiler_agent.telemetry.outbox import Outbox, Priority
@@ -40,7 +40,7 @@ COMMAND_QUEUE_LIMIT = 64  # a flood of commands is refused, not buffered without
 
 
 @dataclass(frozen=True)
-class FleetSettings:
+class UplinkSettings:
     client: ClientSettings
     topics: Topics
     outbox_path: Path
@@ -52,6 +52,17 @@ class FleetSettings:
 
 
 @dataclass(frozen=True)
+class UplinkHealth:
+    """What the operator and the fleet are told of the broker side."""
+
+    url: str
+    connected: bool
+    outbox_queued: int
+    outbox_dropped: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class ReceivedCommand:
     name: str
     command: Command
@@ -60,12 +71,13 @@ class ReceivedCommand:
     correlation: bytes | None
 
 
-class FleetSide:
+class Uplink:
     def __init__(
-        self, settings: FleetSettings, *, boot_id: str, wall_clock: Callable[[], float] = time.time
+        self, settings: UplinkSettings, *, boot_id: str, wall_clock: Callable[[], float] = time.time
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
+        self.setpoint_range_c = settings.setpoint_range_c
         self.boot_id = boot_id
         self._wall = wall_clock
         self.outbox = Outbox(
@@ -94,6 +106,27 @@ class FleetSide:
         flushed = self.client.stop(flush_timeout_s)
         self.outbox.close()
         return flushed
+
+    def set_setpoint_range(self, setpoint_range_c: tuple[float, float]) -> None:
+        """A new setpoint range (SIGHUP): the command gate and Home Assistant's climate entity
+        must say the same, so discovery is published again with it."""
+        if setpoint_range_c == self.setpoint_range_c:
+            return
+        self.setpoint_range_c = setpoint_range_c
+        self.gate.setpoint_range_c = setpoint_range_c
+        if self.settings.ha_discovery:
+            self._publish_discovery()
+
+    def health(self) -> UplinkHealth:
+        """Connection and outbox counters (control loop thread: the outbox is its own)."""
+        outbox = self.outbox.stats()
+        return UplinkHealth(
+            url=self.settings.client.url,
+            connected=self.client.connected,
+            outbox_queued=outbox.queued,
+            outbox_dropped=outbox.dropped_total,
+            last_error=self.client.stats.last_error,
+        )
 
     # -- publishing (control loop thread) ----------------------------------------------------
 
@@ -159,7 +192,7 @@ class FleetSide:
             self.topics,
             self._birth,
             self.settings.ha_prefix,
-            setpoint_range_c=self.settings.setpoint_range_c,
+            setpoint_range_c=self.setpoint_range_c,
         ):
             self.client.publish(topic, payload, priority=Priority.STATE, retain=True)
 

@@ -1,0 +1,67 @@
+"""SIGHUP: read the config file again, say which keys apply live and which wait for a restart."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from boiler_agent.config import AgentConfig, ConfigError, load_config
+
+log = logging.getLogger(__name__)
+
+# What SIGHUP applies without a restart; everything else needs one (and the log says which).
+RELOADABLE = frozenset(
+    {"log.level", "mqtt.telemetry_period_s", "control.setpoint_min_c", "control.setpoint_max_c"}
+)
+
+
+@dataclass(frozen=True)
+class Reloaded:
+    config: AgentConfig  # the running config with the live keys of the new file
+    live: list[str]  # changed keys applied now
+    later: list[str]  # changed keys that apply at the next start
+
+
+def reload_config(path: Path | None, running: AgentConfig) -> Reloaded | None:
+    """The config to run with after a SIGHUP; None (logged) when the file is refused."""
+    try:
+        fresh = load_config(path)
+    except ConfigError as error:
+        for line in error.lines():
+            log.error("reload refused, the running configuration stays: %s", line)
+        return None
+    changed = changed_keys(running, fresh)
+    # Keep the running config for everything else: those keys apply at the next start.
+    config = running.model_copy(
+        update={
+            "log": fresh.log,
+            "mqtt": running.mqtt.model_copy(
+                update={"telemetry_period_s": fresh.mqtt.telemetry_period_s}
+            ),
+            "control": running.control.model_copy(
+                update={
+                    "setpoint_min_c": fresh.control.setpoint_min_c,
+                    "setpoint_max_c": fresh.control.setpoint_max_c,
+                }
+            ),
+        }
+    )
+    return Reloaded(config, sorted(changed & RELOADABLE), sorted(changed - RELOADABLE))
+
+
+def changed_keys(old: AgentConfig, new: AgentConfig) -> set[str]:
+    """Dotted keys whose values differ (a password is compared, never shown)."""
+    before, after = old.model_dump(mode="json"), new.model_dump(mode="json")
+    changed: set[str] = set()
+    if old.mqtt.resolved_password() != new.mqtt.resolved_password():
+        changed.add("mqtt.password")
+    for section in before.keys() | after.keys():
+        a, b = before.get(section), after.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed |= {
+                f"{section}.{key}" for key in a.keys() | b.keys() if a.get(key) != b.get(key)
+            }
+        elif a != b:
+            changed.add(section)
+    return changed

@@ -1,0 +1,234 @@
+"""The daemon's life: start (directories, lock, parts, status), run the loop, stop cleanly.
+
+`Supervisor` owns what lives as long as the process: the state-directory lock, the status
+socket and file, the signals' requests. It assembles the parts, hands them to the
+`ControlLoop` and turns it until stopped; at SIGTERM it checkpoints the workers within
+TimeoutStopSec, withdraws the heat lease, publishes the last telemetry and flushes the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from boiler_agent import __version__
+from boiler_agent.compute.pool import Pool, WorkerState
+from boiler_agent.config import AgentConfig
+from boiler_agent.daemon.assembly import assemble
+from boiler_agent.daemon.clocks import Clocks
+from boiler_agent.daemon.heater_side import HeaterPort
+from boiler_agent.daemon.lock import StateDirLock, ensure_writable
+from boiler_agent.daemon.loop import ControlLoop, PeriodReport
+from boiler_agent.daemon.snapshot import Snapshot
+from boiler_agent.power.cpu_temp import cpu_package_temperature
+from boiler_agent.runtime.sd_notify import Notifier
+from boiler_agent.runtime.status import StatusFile, StatusServer
+from boiler_agent.runtime.status_model import AgentStatus, StatusError
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_CHECKPOINT_S = 10.0  # of TimeoutStopSec=30: workers stop at a chunk boundary first
+FLUSH_S = 10.0
+STOP_POLL_S = 0.05
+STATUS_FILE_EVERY_S = 2.0
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        clocks: Clocks | None = None,
+        control_period_s: float | None = None,
+        notifier: Notifier | None = None,
+        serve_status: bool = True,
+        config_path: Path | None = None,
+        link: HeaterPort | None = None,
+        pool: Pool | None = None,
+        cpu_sensor: Callable[[], tuple[float, float] | None] = cpu_package_temperature,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path  # what SIGHUP reloads
+        self.clocks = clocks or Clocks()
+        self.control_period_s = control_period_s
+        self.notifier = notifier or Notifier(None)
+        self.serve_status = serve_status
+        self._link = link
+        self._pool = pool
+        self._cpu_sensor = cpu_sensor
+        self._stop = threading.Event()
+        self._reload = threading.Event()
+        self.stop_reason = ""
+        self._lock = StateDirLock(config.state_dir / "agent.lock")
+        self._status_server: StatusServer | None = None
+        self._status_file = StatusFile(config.status_state_file)
+        self._status_file_due = 0.0
+        self.loop: ControlLoop | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def start(self) -> ControlLoop:
+        """Open everything; AgentStartError with one line when something cannot be."""
+        config = self.config
+        for directory in (config.state_dir, config.cache_dir):
+            ensure_writable(directory)
+        self._lock.acquire()
+        boot_id = uuid.uuid4().hex  # names this run in every message the parts send
+        parts = assemble(config, self.clocks, boot_id=boot_id, link=self._link, pool=self._pool)
+        loop = ControlLoop(
+            parts,
+            self.clocks,
+            boot_id=boot_id,
+            control_period_s=self.control_period_s,
+            notifier=self.notifier,
+            on_status=self._write_status,
+            cpu_sensor=self._cpu_sensor,
+        )
+        self.loop = loop
+        parts = loop.parts
+        if parts.uplink is not None:
+            parts.uplink.start()
+        if self.serve_status:
+            self._status_server = StatusServer(config.status.socket, self.status)
+            try:
+                self._status_server.start()
+            except (StatusError, OSError) as error:
+                log.warning("status socket %s not served: %s", config.status.socket, error)
+                self._status_server = None
+        parts.heater.link.start()
+        log.info(
+            "agent %s started: heater %s, %d workers, link %s, broker %s",
+            __version__,
+            config.heater.id,
+            parts.workers,
+            config.serial.port,
+            config.mqtt.url if config.mqtt.enabled else "off",
+        )
+        return loop
+
+    def request_stop(self, reason: str = "requested") -> None:
+        self.stop_reason = reason
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(
+        self,
+        until: Callable[[], bool] | None = None,
+        on_period: Callable[[PeriodReport], None] | None = None,
+    ) -> int:
+        """Turn the loop until stopped (or `until()` is true), then shut down cleanly."""
+        try:
+            self.run_turns(until, on_period)
+        finally:
+            self.shutdown()
+        return 0
+
+    def run_turns(
+        self,
+        until: Callable[[], bool] | None = None,
+        on_period: Callable[[PeriodReport], None] | None = None,
+    ) -> None:
+        """Turn the loop until stopped or `until()` is true; the agent keeps running after."""
+        loop = self._started()
+        if loop.state == "starting":
+            loop.state = "running"
+            if loop.parts.uplink is not None:
+                loop.parts.uplink.publish_event("agent_started", "start", version=__version__)
+        while not self._stop.is_set():
+            if until is not None and until():
+                return
+            if self._reload.is_set():
+                self._reload.clear()
+                loop.apply_reload(self.config_path)
+            report = loop.turn()
+            if report is not None and on_period is not None:
+                on_period(report)
+
+    def shutdown(self) -> None:
+        """Checkpoint the workers, publish offline, flush the outbox; within TimeoutStopSec."""
+        loop = self.loop
+        if loop is None or loop.state in ("stopping", "stopped"):
+            return
+        parts = loop.parts
+        loop.state = "stopping"
+        self.notifier.stopping("stopping: checkpointing workers, flushing telemetry")
+        log.info("stopping (%s): checkpointing workers", self.stop_reason or "end of run")
+        parts.power.loop.release()  # a paused (SIGSTOPped) worker could not checkpoint
+        scheduler = parts.scheduler
+        scheduler.set_active(0)
+        if parts.feed is not None:
+            parts.feed.leave()  # offers now go to the pool's other heaters
+        deadline = self.clocks.monotonic() + SHUTDOWN_CHECKPOINT_S
+        busy = (WorkerState.RUNNING, WorkerState.STOPPING)
+        # Until every worker has reported its stop checkpoint (stored by the scheduler's tick).
+        while self.clocks.monotonic() < deadline and any(
+            worker.state in busy for worker in scheduler.pool.workers
+        ):
+            scheduler.tick(STOP_POLL_S)
+        scheduler.pool.close()
+        heater = parts.heater
+        if heater.accepted is not None:
+            heater.link.heartbeat(0.0, 0.0)  # no lease: the MCU stops granting heat now
+        heater.link.close()
+        parts.energy.save()
+        if parts.uplink is not None:
+            parts.uplink.publish_event("agent_stopping", self.stop_reason or "stop")
+            loop.publish_telemetry()
+            if not parts.uplink.stop(flush_timeout_s=FLUSH_S):
+                log.warning("outbox not empty at stop: the rest leaves with the next start")
+        loop.jobs_done_at_stop = loop.jobs_done
+        scheduler.store.close()
+        loop.state = "stopped"
+        loop.latest = loop.snapshot()
+        self._write_status(loop.status())
+        if self._status_server is not None:
+            self._status_server.stop()
+        self._lock.release()
+        log.info("stopped")
+
+    # -- what the operator sees -------------------------------------------------------------
+
+    @property
+    def latest(self) -> Snapshot | None:
+        """The loop's latest snapshot (None before its first period)."""
+        return self.loop.latest if self.loop else None
+
+    @property
+    def jobs_done(self) -> int:
+        """Real jobs finished (the filler never finishes by design)."""
+        return self._started().jobs_done
+
+    @property
+    def workers(self) -> int:
+        return self._started().parts.workers
+
+    def status(self) -> AgentStatus:
+        """The latest snapshot's status, for other threads (the status socket, a live view)."""
+        return self._started().status()
+
+    def _write_status(self, status: AgentStatus) -> None:
+        # The file is the operator's fallback view: paced in real seconds (an fsync each), so a
+        # loop on a simulated clock does not write it hundreds of times a second.
+        now = time.monotonic()
+        if now < self._status_file_due and status.state not in ("stopping", "stopped"):
+            return
+        self._status_file_due = now + STATUS_FILE_EVERY_S
+        try:
+            self._status_file.write(status)
+        except (OSError, StatusError) as error:
+            log.debug("status file not written: %s", error)
+
+    def _started(self) -> ControlLoop:
+        if self.loop is None:
+            raise RuntimeError("Supervisor.start() has not been called")
+        return self.loop

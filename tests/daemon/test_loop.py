@@ -1,0 +1,67 @@
+"""The daemon's loop in-process: a virtual clock, a fake heater, simulated workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tests.daemon.conftest import Rig
+
+HOUR_S = 3600.0
+
+
+def test_a_cold_room_is_heated_to_the_knob_with_leases_and_workers(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    rig.heater.connect()
+    rig.heater.knob(19.0)
+    rig.run_for(2 * HOUR_S)
+    assert rig.heater.room.temp_c > 18.5, f"room at {rig.heater.room.temp_c:.2f} °C after 2 h"
+    granted = [beat for beat in rig.heater.heartbeats if beat.lease_s > 0]
+    assert granted, "no heat lease was ever granted"
+    assert max(beat.power_w for beat in granted) > 100.0
+    assert rig.pool.busy_cpu_seconds() > 0.0
+    assert not rig.last().trips, rig.last().trips
+    latest = rig.agent.latest
+    assert latest is not None and latest.target is not None
+    assert latest.target.setpoint_c == 19.0
+    assert latest.identity is not None and latest.link.up
+
+
+def test_readings_that_stop_withdraw_the_lease_and_come_back_when_they_return(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    rig.heater.connect()
+    rig.heater.knob(21.0)
+    rig.run_for(120.0)
+    assert rig.last().lease_s == 3.0 and rig.last().allowed == 1.0
+    rig.heater.silent = True
+    rig.run_for(15.0)
+    assert "stale_reading" in rig.last().trips
+    assert rig.last().lease_s == 0.0
+    assert rig.heater.heartbeats[-1].lease_s == 0.0
+    rig.heater.silent = False
+    rig.run_for(5.0)
+    assert "stale_reading" not in rig.last().trips
+    assert rig.last().lease_s == 3.0
+
+
+def test_no_heartbeat_before_an_mcu_is_accepted(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    rig.run_for(10.0)
+    assert rig.reports, "the loop ran no period"
+    assert all(report.lease_s is None for report in rig.reports)
+    assert rig.heater.heartbeats == []
+
+
+def test_a_period_report_never_grants_heat_while_tripped(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig()
+    rig.heater.connect()
+    rig.heater.knob(21.0)
+    rig.run_for(60.0)
+    rig.heater.room.temp_c = 45.0  # above the room's hard maximum of 30 °C
+    rig.run_for(10.0)
+    tripped = [report for report in rig.reports if report.trips]
+    assert tripped and "over_temperature" in tripped[-1].trips
+    assert all(report.lease_s == 0.0 for report in tripped)

@@ -3,15 +3,13 @@
 Threads and their jobs:
 - paho's network thread (`loop_start`) runs the callbacks. They only record what happened
   (acks, incoming messages, connection state) and return: no I/O, no parsing beyond the topic.
-- our sender thread moves rows from the outbox to paho while connected, at most `window` in
-  flight, and deletes a row when its PUBACK arrives. It is the only thread that talks to paho's
-  publish path and to the mid -> row map, so an ack can never be matched before its publish.
+- the sender thread (`sender.py`) moves rows from the outbox to paho while connected, at most
+  `window` in flight, and deletes a row when its PUBACK arrives.
 - callers (the agent's loops) only write to the outbox and read the incoming queues; nothing
   here blocks them when the broker is away.
 
-paho resends its in-flight QoS 1 messages itself after a reconnect (same packet ids), so rows
-handed to paho are not handed again while this process lives; a restarted agent starts with an
-empty map and sends every row still in the outbox. Consumers de-duplicate by `msg_id`.
+Consumers de-duplicate by `msg_id`: a row can leave twice when the agent restarts before its
+PUBACK.
 
 `availability` is the exception to "everything through the outbox": `online` describes the
 connection that carries it, so it is published directly on every connect, and `offline` is the
@@ -21,15 +19,10 @@ last will (with a will delay against flapping) or the last message of a clean st
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -37,75 +30,29 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from boiler_agent.telemetry.outbox import Outbox, OutboxMessage, Priority
+from boiler_agent.telemetry.client_types import (
+    BrokerAddress,
+    BrokerUrlError,
+    ClientSettings,
+    ClientStats,
+    IncomingMessage,
+    new_properties,
+    parse_broker_url,
+)
+from boiler_agent.telemetry.outbox import Outbox, Priority
+from boiler_agent.telemetry.sender import OutboxSender
+
+__all__ = [
+    "BrokerAddress",
+    "BrokerUrlError",
+    "ClientSettings",
+    "ClientStats",
+    "FleetClient",
+    "IncomingMessage",
+    "parse_broker_url",
+]
 
 log = logging.getLogger(__name__)
-
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
-COALESCE_S = 0.002
-
-
-class BrokerUrlError(ValueError):
-    """A broker URL that cannot be used; the message names the URL and what is allowed."""
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """`mqtt://host[:port]` or `mqtts://host[:port]` (TLS)."""
-    parts = urlsplit(url)
-    if parts.scheme not in DEFAULT_PORTS:
-        raise BrokerUrlError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
-    if not parts.hostname:
-        raise BrokerUrlError(f"broker URL {url!r}: no host")
-    try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-    except ValueError as error:
-        raise BrokerUrlError(f"broker URL {url!r}: {error}") from None
-    return BrokerAddress(parts.hostname, port, parts.scheme == "mqtts")
-
-
-@dataclass(frozen=True)
-class ClientSettings:
-    url: str
-    client_id: str
-    availability_topic: str
-    username: str | None = None
-    password: str | None = None
-    ca_file: Path | None = None
-    cert_file: Path | None = None
-    key_file: Path | None = None
-    keepalive_s: int = 30
-    session_expiry_s: int = 3600
-    will_delay_s: int = 10
-    window: int = 256  # rows handed to paho and not yet acknowledged
-    historical_after_s: float = 30.0  # a replayable row sent later than this is `historical`
-    reconnect_max_s: int = 30
-
-
-@dataclass(frozen=True)
-class IncomingMessage:
-    topic: str
-    payload: bytes
-    response_topic: str | None
-    correlation: bytes | None
-    received_at: float
-
-
-@dataclass
-class ClientStats:
-    connects: int = 0
-    disconnects: int = 0
-    acked: int = 0
-    refused: int = 0  # the broker answered a publish with a failure reason (e.g. ACL)
-    unhandled: int = 0  # messages matching no current subscription (a stale session's)
-    last_error: str | None = None
-    refused_reasons: dict[str, int] = field(default_factory=dict)
 
 
 class FleetClient:
@@ -132,14 +79,12 @@ class FleetClient:
         self._subscriptions_lock = threading.Lock()
         self._managed: set[str] = set()
         self.stats = ClientStats()
-        self._acks: queue.SimpleQueue[tuple[int, ReasonCode]] = queue.SimpleQueue()
-        self._wake = threading.Event()
         self._stopping = threading.Event()
         self._connected = threading.Event()
-        self._in_flight: dict[int, OutboxMessage] = {}  # paho mid -> row; sender thread only
-        self._after: dict[int, int] = {}  # priority -> highest row id handed out
-        self._sender: threading.Thread | None = None
         self._paho = self._build_paho()
+        self._sender = OutboxSender(
+            outbox, self._paho, settings, self.stats, connected=self._connected, clock=clock
+        )
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -157,7 +102,7 @@ class FleetClient:
                 certfile=str(self.settings.cert_file) if self.settings.cert_file else None,
                 keyfile=str(self.settings.key_file) if self.settings.key_file else None,
             )
-        will_properties = _properties(PacketTypes.WILLMESSAGE)
+        will_properties = new_properties(PacketTypes.WILLMESSAGE)
         will_properties.WillDelayInterval = self.settings.will_delay_s
         client.will_set(
             self.settings.availability_topic,
@@ -176,7 +121,7 @@ class FleetClient:
 
     def start(self) -> None:
         """Connect in the background and start draining the outbox; never blocks on the broker."""
-        connect_properties = _properties(PacketTypes.CONNECT)
+        connect_properties = new_properties(PacketTypes.CONNECT)
         # A session that outlives short outages keeps our subscriptions and queued commands.
         connect_properties.SessionExpiryInterval = self.settings.session_expiry_s
         self._paho.connect_async(
@@ -187,7 +132,6 @@ class FleetClient:
             properties=connect_properties,
         )
         self._paho.loop_start()
-        self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
         self._sender.start()
         log.info("MQTT: connecting to %s as %s", self.settings.url, self.settings.client_id)
 
@@ -201,13 +145,11 @@ class FleetClient:
         while time.monotonic() < deadline and self._connected.is_set():
             if self.outbox.empty():
                 break
-            self._wake.set()
+            self._sender.wake()
             time.sleep(0.02)
         flushed = self.outbox.empty()
         self._stopping.set()
-        self._wake.set()
-        if self._sender is not None:
-            self._sender.join(timeout=5)
+        self._sender.stop()
         if self._connected.is_set():
             info = self._paho.publish(
                 self.settings.availability_topic, b"offline", qos=1, retain=True
@@ -248,7 +190,7 @@ class FleetClient:
             correlation=correlation,
             replayable=replayable,
         )
-        self._wake.set()
+        self._sender.wake()
 
     def publish_numbered(
         self,
@@ -262,7 +204,7 @@ class FleetClient:
         number = self.outbox.put_numbered(
             counter, topic, build, priority=priority, replayable=replayable
         )
-        self._wake.set()
+        self._sender.wake()
         return number
 
     def subscribe(self, topic_filter: str, handler: Callable[[IncomingMessage], None]) -> None:
@@ -323,7 +265,7 @@ class FleetClient:
             self.settings.url,
             "resumed" if flags.session_present else "new",
         )
-        self._wake.set()
+        self._sender.wake()
         if self._on_connected is not None:
             self._on_connected(True)
 
@@ -354,8 +296,7 @@ class FleetClient:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
-        self._acks.put((mid, reason))
-        self._wake.set()
+        self._sender.acked(mid, reason)
 
     def _handle_message(
         self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage
@@ -385,97 +326,6 @@ class FleetClient:
             except Exception:  # a handler bug must not kill paho's network thread
                 log.exception("MQTT: handler for %s failed", message.topic)
 
-    # -- the sender thread ------------------------------------------------------------------
-
-    def _send_loop(self) -> None:
-        next_expiry = 0.0
-        while not self._stopping.is_set():
-            self._wake.wait(timeout=0.5)
-            # Let a burst of puts land first: one query for many rows, not one per row.
-            time.sleep(COALESCE_S)
-            self._wake.clear()
-            try:
-                self._drain_acks()
-                if self._connected.is_set():
-                    self._hand_out()
-                if time.monotonic() >= next_expiry:
-                    self.outbox.expire()
-                    next_expiry = time.monotonic() + 60.0
-            except Exception:
-                # The disk or the database failed: say so, keep the loop, try again later.
-                log.exception("MQTT: sender step failed")
-                time.sleep(1.0)
-        self._drain_acks()
-
-    def _drain_acks(self) -> None:
-        done: list[int] = []
-        while True:
-            try:
-                mid, reason = self._acks.get_nowait()
-            except queue.Empty:
-                break
-            row = self._in_flight.pop(mid, None)
-            if row is None:
-                continue  # an ack of a direct publish (availability)
-            done.append(row.id)
-            if reason.is_failure:
-                # The broker will never take it (ACL, quota, bad topic): resending cannot help.
-                self._count_refusal(reason.getName())
-                log.warning("MQTT: broker refused a message on %s: %s", row.topic, reason.getName())
-            else:
-                self.stats.acked += 1
-        if done:
-            self.outbox.ack(done)
-
-    def _count_refusal(self, name: str) -> None:
-        self.stats.refused += 1
-        self.stats.refused_reasons[name] = self.stats.refused_reasons.get(name, 0) + 1
-
-    def _hand_out(self) -> None:
-        room = self.settings.window - len(self._in_flight)
-        if room <= 0:
-            return
-        for row in self.outbox.batch(room, after=self._after):
-            properties: Properties | None = None
-            if row.correlation is not None:
-                properties = _properties(PacketTypes.PUBLISH)
-                properties.CorrelationData = row.correlation
-            self._after[int(row.priority)] = row.id
-            try:
-                info = self._paho.publish(
-                    row.topic,
-                    self._wire_payload(row),
-                    qos=row.qos,
-                    retain=row.retain,
-                    properties=properties,
-                )
-            except (ValueError, TypeError) as error:
-                # paho refuses it (a wildcard or invalid topic, an oversized payload): it never
-                # will take it, so the row goes, counted, rather than block everything behind it.
-                self.outbox.ack([row.id])
-                self._count_refusal("refused by paho")
-                log.warning("MQTT: cannot publish to %r: %s; message dropped", row.topic, error)
-                continue
-            if row.qos == 0:
-                self.outbox.ack([row.id])  # nothing will acknowledge it
-            else:
-                self._in_flight[info.mid] = row
-            if not self._connected.is_set():
-                break  # paho keeps what it took and resends it on reconnect
-
-    def _wire_payload(self, row: OutboxMessage) -> bytes:
-        late = self._clock() - row.created > self.settings.historical_after_s
-        if not (row.replayable and late):
-            return row.payload
-        try:
-            document = json.loads(row.payload)
-        except ValueError:
-            return row.payload
-        if isinstance(document, dict) and document.get("historical") is False:
-            document["historical"] = True
-            return json.dumps(document, separators=(",", ":")).encode()
-        return row.payload
-
 
 def _shared_matches(topic_filter: str, topic: str) -> bool:
     """`$share/<group>/<filter>` delivers messages whose topic matches `<filter>`."""
@@ -483,7 +333,3 @@ def _shared_matches(topic_filter: str, topic: str) -> bool:
         return False
     parts = topic_filter.split("/", 2)
     return len(parts) == 3 and mqtt.topic_matches_sub(parts[2], topic)
-
-
-def _properties(packet_type: int) -> Properties:
-    return Properties(packet_type)  # type: ignore[no-untyped-call]  # paho leaves it untyped

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from boiler_agent.compute.jobs import JobState, ValidatedJob
+from boiler_agent.runtime.sqlite_schema import migrate
 
-SCHEMA = """
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     kernel TEXT NOT NULL,
@@ -55,6 +56,9 @@ CREATE TABLE IF NOT EXISTS remote_jobs (
     result_published INTEGER NOT NULL DEFAULT 0
 );
 """
+# Migration i takes a file from schema version i to i+1 (runtime/sqlite_schema.py):
+# append a step for every change, never edit one that has shipped.
+MIGRATIONS = (SCHEMA_V1,)
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ class JobStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a finished job survives a power cut
-        self._db.executescript(SCHEMA)
+        migrate(self._db, path, MIGRATIONS)
 
     def close(self) -> None:
         self._db.close()

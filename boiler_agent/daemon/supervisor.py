@@ -21,11 +21,12 @@ from boiler_agent.config import AgentConfig
 from boiler_agent.daemon.assembly import assemble
 from boiler_agent.daemon.clocks import Clocks
 from boiler_agent.daemon.heater_side import HeaterPort
-from boiler_agent.daemon.lock import StateDirLock, ensure_writable
+from boiler_agent.daemon.lock import AgentStartError, StateDirLock, ensure_writable
 from boiler_agent.daemon.loop import ControlLoop, PeriodReport
 from boiler_agent.daemon.snapshot import Snapshot
 from boiler_agent.power.cpu_temp import cpu_package_temperature
 from boiler_agent.runtime.sd_notify import Notifier
+from boiler_agent.runtime.sqlite_schema import SchemaVersionError
 from boiler_agent.runtime.status import StatusFile, StatusServer
 from boiler_agent.runtime.status_model import AgentStatus, StatusError
 
@@ -78,7 +79,11 @@ class Supervisor:
             ensure_writable(directory)
         self._lock.acquire()
         boot_id = uuid.uuid4().hex  # names this run in every message the parts send
-        parts = assemble(config, self.clocks, boot_id=boot_id, link=self._link, pool=self._pool)
+        try:
+            parts = assemble(config, self.clocks, boot_id=boot_id, link=self._link, pool=self._pool)
+        except SchemaVersionError as error:
+            self._lock.release()
+            raise AgentStartError(str(error)) from None
         loop = ControlLoop(
             parts,
             self.clocks,

@@ -35,7 +35,9 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
+from boiler_agent.runtime.sqlite_schema import migrate
+
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     priority INTEGER NOT NULL,
@@ -56,6 +58,9 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
+# Migration i takes a file from schema version i to i+1 (runtime/sqlite_schema.py):
+# append a step for every change, never edit one that has shipped.
+MIGRATIONS = (SCHEMA_V1,)
 
 
 class Priority(IntEnum):
@@ -117,7 +122,7 @@ class Outbox:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        migrate(self._db, path, MIGRATIONS)
         self._queued_bytes = 0
         self._recount_bytes()
         self._next: dict[str, int] = {}  # stream -> next number, loaded on first use

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+
+from boiler_agent.daemon.lock import AgentStartError
 from tests.daemon.conftest import Rig
 
 HOUR_S = 3600.0
@@ -65,3 +70,14 @@ def test_a_period_report_never_grants_heat_while_tripped(make_rig: Callable[...,
     tripped = [report for report in rig.reports if report.trips]
     assert tripped and "over_temperature" in tripped[-1].trips
     assert all(report.lease_s == 0.0 for report in tripped)
+
+
+def test_a_job_store_from_a_newer_agent_stops_the_start_with_one_line(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    with sqlite3.connect(state / "jobs.sqlite") as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(AgentStartError, match=r"jobs.sqlite has schema version 99"):
+        make_rig()

@@ -35,7 +35,7 @@ MAX_OVERRIDE_S = 7 * 24 * 3600  # a forgotten override ends within a week
 MAX_ID_CHARS = 64
 ID_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII without spaces: safe in logs, topics, file names
 
-HeaterKind = Literal["room", "boiler"]
+HeaterType = Literal["room", "boiler"]  # the wire HeaterKind (SPACE_HEATER, WATER_BOILER) by name
 SETPOINT_RANGE_C: dict[str, tuple[float, float]] = {
     "room": ROOM_SETPOINT_RANGE_C,
     "boiler": BOILER_SETPOINT_RANGE_C,
@@ -91,7 +91,7 @@ class Birth(Payload):
     agent_version: str = Field(description="boiler-agent's version")
     firmware_version: str = Field(description="the heater microcontroller's firmware")
     protocol_version: Count = Field(description="version of the serial protocol to the MCU")
-    heater_kind: HeaterKind = Field(description="room: heats air; boiler: heats a water tank")
+    heater_kind: HeaterType = Field(description="room: heats air; boiler: heats a water tank")
     rated_power_w: float = Field(gt=0.0, description="the heater's nameplate power")
     cpu_count: int = Field(ge=1, description="CPUs available to compute workers")
     capabilities: list[str] = Field(description="e.g. jobs, setpoint_override, ha_discovery")
@@ -145,7 +145,7 @@ class Energy(Strict):
         return self
 
 
-class LinkStats(Strict):
+class LinkHealth(Strict):
     """The serial link to the heater's microcontroller."""
 
     frames_ok: Count
@@ -185,7 +185,7 @@ class Telemetry(Sequenced):
     duty: float = Field(ge=0.0, le=1.0, description="share of time the workers may run")
     jobs: JobCounts
     energy: Energy
-    link: LinkStats
+    link: LinkHealth
     outbox: OutboxCounts
 
 

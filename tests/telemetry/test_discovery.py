@@ -15,13 +15,13 @@ from boiler_agent.telemetry.discovery import (
     ha_status_topic,
     node_id,
 )
-from boiler_agent.telemetry.payloads import Birth, HeaterKind
+from boiler_agent.telemetry.payloads import Birth, HeaterType
 from boiler_agent.telemetry.topics import Topics
 
 TOPICS = Topics("north", "h-42")
 
 
-def birth(kind: HeaterKind = "room") -> Birth:
+def birth(kind: HeaterType = "room") -> Birth:
     return Birth(
         heater_id="h-42",
         fleet="north",
@@ -39,16 +39,16 @@ def birth(kind: HeaterKind = "room") -> Birth:
     )
 
 
-def configs(kind: HeaterKind = "room", **kwargs: Any) -> dict[str, dict[str, Any]]:
+def configs(kind: HeaterType = "room", **kwargs: Any) -> dict[str, dict[str, Any]]:
     messages = discovery_messages(TOPICS, birth(kind), **kwargs)
     return {topic: json.loads(payload) for topic, payload in messages}
 
 
-def climate(kind: HeaterKind = "room") -> dict[str, Any]:
+def climate(kind: HeaterType = "room") -> dict[str, Any]:
     return configs(kind)["homeassistant/climate/h-42/heater/config"]
 
 
-def sensors(kind: HeaterKind = "room") -> dict[str, dict[str, Any]]:
+def sensors(kind: HeaterType = "room") -> dict[str, dict[str, Any]]:
     prefix = "homeassistant/sensor/h-42/"
     return {
         topic.removeprefix(prefix).removesuffix("/config"): config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from boiler_agent.control.inputs import ControlInput
 from boiler_agent.control.params import clamp, non_negative, positive
 
 BANGBANG_HYSTERESIS_K = 0.3  # on below setpoint - h, off above setpoint + h
@@ -19,17 +20,10 @@ class BangBang:
         self.hysteresis_k = non_negative("hysteresis_k", hysteresis_k)
         self.on = False
 
-    def step(
-        self,
-        now_s: float,
-        measured_c: float,
-        setpoint_c: float,
-        outdoor_c: float | None = None,
-        next_setpoint: tuple[float, float] | None = None,
-    ) -> float:
-        if measured_c < setpoint_c - self.hysteresis_k:
+    def step(self, inputs: ControlInput) -> float:
+        if inputs.measured_c < inputs.setpoint_c - self.hysteresis_k:
             self.on = True
-        elif measured_c > setpoint_c + self.hysteresis_k:
+        elif inputs.measured_c > inputs.setpoint_c + self.hysteresis_k:
             self.on = False
         return self.max_power_w if self.on else 0.0
 
@@ -52,21 +46,15 @@ class PiController:
         self.integral_w = 0.0
         self._last_s: float | None = None
 
-    def step(
-        self,
-        now_s: float,
-        measured_c: float,
-        setpoint_c: float,
-        outdoor_c: float | None = None,
-        next_setpoint: tuple[float, float] | None = None,
-    ) -> float:
+    def step(self, inputs: ControlInput) -> float:
+        now_s = inputs.now_s
         dt = (
             self.period_s
             if self._last_s is None
             else clamp(now_s - self._last_s, 0.0, 10 * self.period_s)
         )
         self._last_s = now_s
-        error = setpoint_c - measured_c
+        error = inputs.setpoint_c - inputs.measured_c
         self.integral_w = pi_integrate(
             self.integral_w, self.kp * error, self.kp * error * dt / self.ti_s, self.max_power_w
         )

@@ -6,6 +6,7 @@ from typing import Any, Protocol
 
 from boiler_agent.control.baselines import BangBang, PiController
 from boiler_agent.control.default import ModelBased
+from boiler_agent.control.inputs import ControlInput
 
 KINDS = ("default", "pi", "bangbang")
 
@@ -13,14 +14,7 @@ KINDS = ("default", "pi", "bangbang")
 class Controller(Protocol):
     """A pure control law: numbers and time in, watts in [0, max_power_w] out."""
 
-    def step(
-        self,
-        now_s: float,
-        measured_c: float,
-        setpoint_c: float,
-        outdoor_c: float | None = None,
-        next_setpoint: tuple[float, float] | None = None,
-    ) -> float: ...
+    def step(self, inputs: ControlInput) -> float: ...
 
 
 def build_controller(kind: str, max_power_w: float, period_s: float, **params: Any) -> Controller:

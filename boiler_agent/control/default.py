@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from boiler_agent.control.baselines import pi_integrate
+from boiler_agent.control.inputs import ControlInput
 from boiler_agent.control.model import ThermalModel
 from boiler_agent.control.params import clamp, in_range, positive
 from boiler_agent.durations import DAY_S, HOUR_S
@@ -90,16 +91,10 @@ class ModelBased:
         model = self.model
         return (power_w - model.loss_w_k * (measured_c - self._outdoor_c)) / model.capacity_j_k
 
-    def step(
-        self,
-        now_s: float,
-        measured_c: float,
-        setpoint_c: float,
-        outdoor_c: float | None = None,
-        next_setpoint: tuple[float, float] | None = None,
-    ) -> float:
-        if outdoor_c is not None:
-            self._outdoor_c = outdoor_c
+    def step(self, inputs: ControlInput) -> float:
+        now_s, measured_c, setpoint_c = inputs.now_s, inputs.measured_c, inputs.setpoint_c
+        if inputs.outdoor_c is not None:
+            self._outdoor_c = inputs.outdoor_c
         outdoor = self._outdoor_c
         last = self._last_s
         dt = self.period_s if last is None else clamp(now_s - last, 0.0, 10 * self.period_s)
@@ -109,7 +104,9 @@ class ModelBased:
         sudden = self.falls.update(measured_c, dt, loss_k_h)
         model.observe(now_s, measured_c, outdoor, self._last_power_w, sudden or self._recovering)
         margin = DISTURBED_MARGIN_K if self.forecast.recurring else 0.0
-        reference, slope = self._reference(now_s, setpoint_c + margin, outdoor, next_setpoint)
+        reference, slope = self._reference(
+            now_s, setpoint_c + margin, outdoor, inputs.next_setpoint
+        )
         self.reference_c = reference
         error = reference - measured_c
         smooth = self._smoothed(measured_c, dt)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from boiler_agent.config import AgentConfig
 from boiler_agent.control.controllers import Controller, build_controller
+from boiler_agent.control.inputs import ControlInput
 from boiler_agent.control.safety import SafetyEvent, SafetyGuard, TripKind
 from boiler_agent.control.setpoint import SetpointArbiter, Target
 from firmware_bridge.events import HeaterIdentity
@@ -81,7 +82,7 @@ class Regulation:
             self.demand_w = 0.0
         else:
             self.demand_w = self.controller.step(
-                plant_now, temp_c, target.setpoint_c, outdoor_c, target.next_setpoint
+                ControlInput(plant_now, temp_c, target.setpoint_c, outdoor_c, target.next_setpoint)
             )
         return self.demand_w
 

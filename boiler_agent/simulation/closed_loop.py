@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from boiler_agent.control.controllers import Controller
+from boiler_agent.control.inputs import ControlInput
 from boiler_agent.durations import DAY_S, HOUR_S
 from heater_physics.plant import OUTDOOR, ROOM, PlantPreset
 from heater_physics.thermostat import ScheduledThermostat
@@ -72,7 +73,7 @@ def simulate(
         upcoming = world.next_change()
         boundary = world.outdoor_c() if boundary_is_outdoor else preset.ambient_c
         announced = None if upcoming is None else (now + upcoming[0], upcoming[1])
-        power = controller.step(now, measured, setpoint, boundary, announced)
+        power = controller.step(ControlInput(now, measured, setpoint, boundary, announced))
         if not 0.0 <= power <= preset.rated_power_w:
             raise ValueError(f"controller returned {power} W outside 0..{preset.rated_power_w}")
         record.times_s.append(now)

@@ -10,13 +10,16 @@ import pytest
 
 from boiler_agent.control.controllers import KINDS, build_controller
 from boiler_agent.control.default import ModelBased
+from boiler_agent.control.inputs import ControlInput
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_output_stays_within_zero_and_max(kind: str) -> None:
     controller = build_controller(kind, 500.0, 30.0)
     for i, measured in enumerate([-20.0, 0.0, 15.0, 18.9, 19.0, 19.4, 25.0, 60.0, 10.0]):
-        power = controller.step(i * 30.0, measured, 19.0, 5.0, (i * 30.0 + 3600.0, 21.0))
+        power = controller.step(
+            ControlInput(i * 30.0, measured, 19.0, 5.0, (i * 30.0 + 3600.0, 21.0))
+        )
         assert 0.0 <= power <= 500.0, f"{kind}: {power} W for {measured} °C"
 
 
@@ -33,20 +36,20 @@ def test_unknown_kind_and_bad_params_name_the_value() -> None:
 
 def test_bangbang_switches_only_outside_the_hysteresis_band() -> None:
     bb = build_controller("bangbang", 500.0, 30.0)
-    assert bb.step(0, 18.6, 19.0) == 500.0  # below 19 - 0.3: on
-    assert bb.step(30, 19.2, 19.0) == 500.0  # inside the band: stays on
-    assert bb.step(60, 19.31, 19.0) == 0.0  # above 19 + 0.3: off
-    assert bb.step(90, 18.8, 19.0) == 0.0  # inside the band: stays off
-    assert bb.step(120, 18.69, 19.0) == 500.0
+    assert bb.step(ControlInput(0, 18.6, 19.0)) == 500.0  # below 19 - 0.3: on
+    assert bb.step(ControlInput(30, 19.2, 19.0)) == 500.0  # inside the band: stays on
+    assert bb.step(ControlInput(60, 19.31, 19.0)) == 0.0  # above 19 + 0.3: off
+    assert bb.step(ControlInput(90, 18.8, 19.0)) == 0.0  # inside the band: stays off
+    assert bb.step(ControlInput(120, 18.69, 19.0)) == 500.0
 
 
 def test_pi_leaves_saturation_promptly_after_a_long_one() -> None:
     pi = build_controller("pi", 500.0, 30.0)
     for k in range(2 * 24 * 120):  # two days far below setpoint, saturated at full power
-        assert pi.step(k * 30.0, 10.0, 19.0) == 500.0
+        assert pi.step(ControlInput(k * 30.0, 10.0, 19.0)) == 500.0
     now = 2 * 86_400.0
     # The error changes sign: the output must fall out of saturation within a few periods.
-    powers = [pi.step(now + k * 30.0, 19.5, 19.0) for k in range(1, 4)]
+    powers = [pi.step(ControlInput(now + k * 30.0, 19.5, 19.0)) for k in range(1, 4)]
     assert powers[0] < 500.0, f"still saturated after the error changed sign: {powers}"
 
 
@@ -70,7 +73,7 @@ def test_default_learns_ua_and_c_of_a_first_order_plant() -> None:
         hour = now / 3600 % 24
         setpoint = 20.0 if 7 <= hour < 22 else 16.0
         outdoor = 5.0 + 5.0 * math.sin(now / 86_400 * 2 * math.pi)
-        power = controller.step(now, plant.temp, setpoint, outdoor)
+        power = controller.step(ControlInput(now, plant.temp, setpoint, outdoor))
         plant.step(30.0, power, outdoor)
     c, ua = controller.model.capacity_j_k, controller.model.loss_w_k
     assert c == pytest.approx(400_000.0, rel=0.2), f"C learnt {c:.0f} J/K, expected 400000"
@@ -88,7 +91,7 @@ def test_sudden_drops_like_hot_water_draws_are_kept_out_of_the_fit() -> None:
             plant.temp -= 3.0
         outdoor = 5.0 + 5.0 * math.sin(now / 86_400 * 2 * math.pi)
         setpoint = 20.0 if 7 <= hour < 22 else 16.0
-        plant.step(30.0, controller.step(now, plant.temp, setpoint, outdoor), outdoor)
+        plant.step(30.0, controller.step(ControlInput(now, plant.temp, setpoint, outdoor)), outdoor)
     model = controller.model
     assert model.rejected + model.skipped > 0, "the drops were not seen as disturbances"
     c = model.capacity_j_k
@@ -103,7 +106,7 @@ def _closed_loop(
     powers = []
     for k in range(steps):
         reading = plant.temp + readings.gauss(0.0, noise_k) if noise_k else plant.temp
-        power = controller.step(k * 30.0, reading, 20.0, 5.0)
+        power = controller.step(ControlInput(k * 30.0, reading, 20.0, 5.0))
         plant.step(30.0, power, 5.0)
         powers.append(power)
     return powers
@@ -117,7 +120,7 @@ def test_a_sudden_fall_gets_full_power_until_back_at_the_reference() -> None:
     plant.temp -= 0.3  # within 30 s: a draw, not a slow loss
     powers = []
     for k in range(2880, 2880 + 240):
-        powers.append(controller.step(k * 30.0, plant.temp, 20.0, 5.0))
+        powers.append(controller.step(ControlInput(k * 30.0, plant.temp, 20.0, 5.0)))
         if plant.temp >= 20.0 - 0.05:
             break
         plant.step(30.0, powers[-1], 5.0)
@@ -147,7 +150,7 @@ def _drops_daily(times_of_day_h: list[float]) -> tuple[list[float], list[float]]
     for k in range(len(times_of_day_h) * 2880):
         if k in drops:
             plant.temp -= 3.0
-        power = controller.step(k * 30.0, plant.temp, 20.0, 5.0)
+        power = controller.step(ControlInput(k * 30.0, plant.temp, 20.0, 5.0))
         powers.append(power)
         temps.append(plant.temp)
         plant.step(30.0, power, 5.0)

@@ -10,6 +10,7 @@ import pytest
 
 from boiler_agent.benchmarks import control as bench
 from boiler_agent.control.controllers import Controller, build_controller
+from boiler_agent.control.inputs import ControlInput
 from boiler_agent.simulation.closed_loop import COMFORT_BAND_K, metrics, simulate
 from heater_physics.plant import (
     AMBIENT,
@@ -60,15 +61,9 @@ class FullPowerBelowBand:
     def __init__(self, max_power_w: float) -> None:
         self.max_power_w = max_power_w
 
-    def step(
-        self,
-        now_s: float,
-        measured_c: float,
-        setpoint_c: float,
-        outdoor_c: float | None = None,
-        next_setpoint: tuple[float, float] | None = None,
-    ) -> float:
-        return self.max_power_w if measured_c < setpoint_c + COMFORT_BAND_K else 0.0
+    def step(self, inputs: ControlInput) -> float:
+        below = inputs.measured_c < inputs.setpoint_c + COMFORT_BAND_K
+        return self.max_power_w if below else 0.0
 
 
 def _scores(preset: PlantPreset, days: float) -> dict[str, dict[str, float]]:
@@ -132,16 +127,9 @@ class NoisySensor:
     def __init__(self, law: Controller, sigma_k: float) -> None:
         self.law, self.sigma_k, self.rng = law, sigma_k, random.Random(3)
 
-    def step(
-        self,
-        now_s: float,
-        measured_c: float,
-        setpoint_c: float,
-        outdoor_c: float | None = None,
-        next_setpoint: tuple[float, float] | None = None,
-    ) -> float:
-        reading = measured_c + self.rng.gauss(0.0, self.sigma_k)
-        return self.law.step(now_s, reading, setpoint_c, outdoor_c, next_setpoint)
+    def step(self, inputs: ControlInput) -> float:
+        reading = inputs.measured_c + self.rng.gauss(0.0, self.sigma_k)
+        return self.law.step(dataclasses.replace(inputs, measured_c=reading))
 
 
 def test_sensor_noise_does_not_cycle_the_workers_of_a_room() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from boiler_agent.cli import main
-from boiler_agent.commands.config_cmd import render_example, render_keys_table
+from boiler_agent.cli.config_cmd import render_example, render_keys_table
 from boiler_agent.config import ConfigWarning, config_digest, load_config, read_config
 from tests.config.helpers import only, problems_of, write
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from boiler_agent.cli import main
-from boiler_agent.commands.config_cmd import render_example, render_keys_table
+from boiler_agent.cli.config_cmd import render_example, render_keys_table
 from boiler_agent.config import config_digest, config_keys, load_config
 from tests.config.helpers import DOC, EXAMPLE, SECRET, problems_of, write
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from boiler_agent.commands.config_cmd import render_example
+from boiler_agent.cli.config_cmd import render_example
 from boiler_agent.config import AgentConfig, load_config
 from boiler_agent.telemetry.config import BrokerUrl
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from rich.logging import RichHandler
 
 from boiler_agent import __version__
-from boiler_agent.commands import (
+from boiler_agent.cli import (
     bench,
     config_cmd,
     job,
@@ -67,7 +67,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return result
-
-
-if __name__ == "__main__":
-    sys.exit(main())

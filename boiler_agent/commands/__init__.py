@@ -1,1 +1,0 @@
-"""The CLI's command groups, one module each."""

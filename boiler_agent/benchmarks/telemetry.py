@@ -19,6 +19,7 @@ from boiler_agent.benchmarks._entry import emit, positive_int, run_main
 from boiler_agent.telemetry.client import ClientSettings, FleetClient
 from boiler_agent.telemetry.local_broker import LocalBroker
 from boiler_agent.telemetry.outbox import Outbox
+from boiler_agent.telemetry.samples import telemetry_fields
 
 TOPIC = "dh/v1/bench/h1/telemetry"
 AVAILABILITY = "dh/v1/bench/h1/availability"
@@ -42,30 +43,15 @@ replay_out_of_order == 0.
 
 def _payload(boot_id: str, seq: int) -> bytes:
     # The shape and size of a real telemetry message.
-    return json.dumps(
-        {
-            "schema": 1,
-            "boot_id": boot_id,
-            "seq": seq,
-            "msg_id": uuid.uuid4().hex,
-            "historical": False,
-            "ts": "2026-01-15T12:00:00Z",
-            "temperatures": {"air_c": 19.02, "outdoor_c": 3.4, "cpu_package_c": 61.0},
-            "setpoint_c": 19.0,
-            "heat_demand_w": 412.5,
-            "power_w": 409.8,
-            "power_estimated": False,
-            "workers_running": 4,
-            "workers_max": 8,
-            "frequency_mhz": 2400,
-            "duty": 0.83,
-            "jobs": {"running": 2, "queued": 5, "done": 118},
-            "energy": {"total_kwh": 1234.567, "wanted_kwh": 1230.001},
-            "link": {"frames_ok": 1234567, "frames_bad": 3, "reconnects": 1, "up": True},
-            "outbox": {"queued": 0, "dropped": 0},
-        },
-        separators=(",", ":"),
-    ).encode()
+    envelope = {
+        "schema": 1,
+        "boot_id": boot_id,
+        "seq": seq,
+        "msg_id": uuid.uuid4().hex,
+        "historical": False,
+        "ts": "2026-01-15T12:00:00Z",
+    }
+    return json.dumps({**envelope, **telemetry_fields()}, separators=(",", ":")).encode()
 
 
 class _Counter:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -17,26 +16,13 @@ from boiler_agent.telemetry.discovery import (
 )
 from boiler_agent.telemetry.payloads import Birth, HeaterType
 from boiler_agent.telemetry.topics import Topics
+from tests import factories
 
 TOPICS = Topics("north", "h-42")
 
 
 def birth(kind: HeaterType = "room") -> Birth:
-    return Birth(
-        heater_id="h-42",
-        fleet="north",
-        boot_id="b1",
-        agent_version="0.1.0",
-        firmware_version="1.2.0",
-        protocol_version=1,
-        heater_kind=kind,
-        rated_power_w=500.0,
-        cpu_count=8,
-        capabilities=["ha_discovery"],
-        actuators=["cgroup"],
-        config_digest="d",
-        started_at=datetime(2025, 1, 1, tzinfo=UTC),
-    )
+    return factories.birth(heater_id="h-42", heater_kind=kind)
 
 
 def configs(kind: HeaterType = "room", **kwargs: Any) -> dict[str, dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -16,8 +15,9 @@ from paho.mqtt.properties import Properties
 from boiler_agent.daemon.uplink import Uplink, UplinkSettings
 from boiler_agent.telemetry.client import ClientSettings
 from boiler_agent.telemetry.local_broker import LocalBroker
-from boiler_agent.telemetry.payloads import Birth, State
+from boiler_agent.telemetry.samples import telemetry_fields
 from boiler_agent.telemetry.topics import Topics
+from tests import factories
 from tests.telemetry.consumer import Consumer
 
 TOPICS = Topics("test", "h1")
@@ -48,34 +48,6 @@ def fleet(broker: LocalBroker, tmp_path: Path) -> Iterator[Uplink]:
     side.stop(flush_timeout_s=2)
 
 
-def _birth() -> Birth:
-    return Birth(
-        heater_id="h1",
-        fleet="test",
-        boot_id="boot-1",
-        agent_version="0.1",
-        firmware_version="1.2.3",
-        protocol_version=1,
-        heater_kind="room",
-        rated_power_w=500.0,
-        cpu_count=2,
-        capabilities=["jobs"],
-        actuators=["workers"],
-        config_digest="abc",
-        started_at=datetime.now(tz=UTC),
-    )
-
-
-def _state(setpoint: float) -> State:
-    return State(
-        mode="heat",
-        setpoint_c=setpoint,
-        setpoint_source="schedule",
-        accepting_jobs=False,
-        safety_trips=[],
-    )
-
-
 def _command(consumer: Consumer, name: str, payload: bytes, correlation: bytes) -> None:
     properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
     properties.ResponseTopic = REPLIES
@@ -90,9 +62,9 @@ def _drain(fleet: Uplink) -> None:
 
 
 def test_every_topic_with_its_retained_flag(fleet: Uplink, broker: LocalBroker) -> None:
-    fleet.publish_birth(_birth())
-    assert fleet.publish_state(_state(19.0))
-    assert not fleet.publish_state(_state(19.0))  # unchanged: not sent again
+    fleet.publish_birth(factories.birth(fleet="test", boot_id="boot-1"))
+    assert fleet.publish_state(factories.state(setpoint_c=19.0))
+    assert not fleet.publish_state(factories.state(setpoint_c=19.0))  # unchanged: not sent again
     fleet.publish_event("mode_change", "remote", mode="eco")
     _drain(fleet)
     # A consumer arriving later sees exactly the retained ones.
@@ -114,20 +86,7 @@ def test_telemetry_and_events_carry_their_own_persisted_sequences(
     fleet: Uplink, broker: LocalBroker
 ) -> None:
     watcher = Consumer(broker.port, TOPICS.telemetry, TOPICS.events, client_id="watch")
-    fields = {
-        "temperatures": {"air_c": 19.0},
-        "setpoint_c": 19.0,
-        "heat_demand_w": 100.0,
-        "power_w": 95.0,
-        "power_estimated": True,
-        "workers_running": 1,
-        "workers_max": 2,
-        "duty": 0.5,
-        "jobs": {"running": 1, "queued": 0, "done": 0},
-        "energy": {"total_kwh": 1.0, "wanted_kwh": 0.9},
-        "link": {"frames_ok": 10, "frames_bad": 0, "reconnects": 0, "up": True},
-        "outbox": {"queued": 0, "dropped": 0},
-    }
+    fields = telemetry_fields()
     try:
         assert [fleet.publish_telemetry(fields) for _ in range(3)] == [0, 1, 2]
         assert fleet.publish_event("link_lost", "port_vanished") == 0
@@ -205,7 +164,7 @@ def test_a_good_command_is_handed_on_once_and_its_duplicate_answered_as_before(
 
 
 def test_ha_coming_online_gets_discovery_again(fleet: Uplink, broker: LocalBroker) -> None:
-    fleet.publish_birth(_birth())
+    fleet.publish_birth(factories.birth(fleet="test", boot_id="boot-1"))
     watcher = Consumer(broker.port, "homeassistant/climate/#", client_id="ha")
     try:
         assert watcher.wait_for(lambda: len(watcher.received) == 1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -11,7 +10,6 @@ from pydantic import BaseModel, ValidationError
 
 from boiler_agent.telemetry.payloads import (
     PAYLOADS,
-    Birth,
     CommandReply,
     Energy,
     Event,
@@ -25,48 +23,7 @@ from boiler_agent.telemetry.payloads import (
     dump,
 )
 from boiler_agent.telemetry.topics import SCHEMA_VERSION
-
-NOW = datetime(2025, 1, 31, 18, 0, tzinfo=UTC)
-
-
-def telemetry(**changes: Any) -> Telemetry:
-    fields: dict[str, Any] = {
-        "boot_id": "b1",
-        "seq": 7,
-        "msg_id": "b1-7",
-        "ts": NOW,
-        "temperatures": {"air_c": 20.5, "cpu_package_c": 61.0},
-        "setpoint_c": 21.0,
-        "heat_demand_w": 400.0,
-        "power_w": 380.0,
-        "power_estimated": True,
-        "workers_running": 3,
-        "workers_max": 4,
-        "duty": 0.75,
-        "jobs": {"running": 1, "queued": 2, "done": 5},
-        "energy": {"total_kwh": 12.5, "wanted_kwh": 11.0},
-        "link": {"frames_ok": 100, "frames_bad": 1, "reconnects": 0, "up": True},
-        "outbox": {"queued": 0, "dropped": 0},
-    }
-    return Telemetry.model_validate({**fields, **changes})
-
-
-def birth() -> Birth:
-    return Birth(
-        heater_id="h1",
-        fleet="north",
-        boot_id="b1",
-        agent_version="0.1.0",
-        firmware_version="1.2.0",
-        protocol_version=1,
-        heater_kind="room",
-        rated_power_w=500.0,
-        cpu_count=8,
-        capabilities=["jobs", "ha_discovery"],
-        actuators=["cgroup", "rapl"],
-        config_digest="sha256:abc",
-        started_at=NOW,
-    )
+from tests.factories import NOW, birth, telemetry
 
 
 def test_the_json_key_is_schema_and_carries_the_version() -> None:

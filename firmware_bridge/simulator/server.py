@@ -10,13 +10,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from firmware_bridge.protocol import PROTOCOL_VERSION
-from firmware_bridge.simulator.mcu import McuConfig, McuCounters, SimulatedMcu
+from firmware_bridge.simulator.heater_mcu import mcu_config_for, set_line_noise, set_sensor_fault
+from firmware_bridge.simulator.mcu import McuCounters, SimulatedMcu
 from firmware_bridge.simulator.pty_port import PtyPort
 from firmware_bridge.simulator.world import PRESETS, HeaterWorld, WorldSnapshot
 from firmware_bridge.simulator.world import SimulatedHeater as PlantPreset
@@ -80,17 +80,11 @@ class HeaterSimulator:
             start_sim_s=(start_day - 1) * DAY_S + start_hour * 3600.0,
             real_start_s=clock(),
         )
-        prefix = "QB1" if self.preset.kind.name == "WATER_BOILER" else "QH1"
-        default_serial = f"{prefix}-{zlib.crc32(self.preset.name.encode()) % 1_000_000:06d}"
-        self.config = McuConfig(
-            serial_number=serial_number or default_serial,
-            heater_kind=self.preset.kind,
-            rated_power_w=self.preset.rated_power_w,
-            min_temp_c=self.preset.min_temp_c,
-            max_temp_c=self.preset.max_temp_c,
-            sensors=self.preset.sensors,
+        self.config = mcu_config_for(
+            self.preset,
             report_interval_ms=report_interval_ms,
             protocol_version=protocol_version,
+            serial_number=serial_number,
         )
         self._lock = threading.RLock()
         self.mcu = SimulatedMcu(self.config, self.world, seed=seed)
@@ -182,28 +176,12 @@ class HeaterSimulator:
 
     def set_sensor_fault(self, index: int, fault: str | None) -> None:
         """fault: "open", "short", "frozen", or None to repair the sensor."""
-        faults = self.mcu.faults
         with self._lock:
-            for group in (faults.open_sensors, faults.short_sensors, faults.frozen_sensors):
-                group.discard(index)
-            if fault is None:
-                return
-            groups = {
-                "open": faults.open_sensors,
-                "short": faults.short_sensors,
-                "frozen": faults.frozen_sensors,
-            }
-            if fault not in groups:
-                raise ValueError(f"sensor fault must be open, short or frozen, got {fault!r}")
-            groups[fault].add(index)
+            set_sensor_fault(self.mcu, index, fault)
 
     def set_line_noise(self, *, crc_error_rate: float = 0.0, garbage_rate: float = 0.0) -> None:
-        for name, rate in (("crc_error_rate", crc_error_rate), ("garbage_rate", garbage_rate)):
-            if not 0.0 <= rate <= 1.0:
-                raise ValueError(f"{name} must be 0..1, got {rate}")
         with self._lock:
-            self.mcu.faults.crc_error_rate = crc_error_rate
-            self.mcu.faults.garbage_rate = garbage_rate
+            set_line_noise(self.mcu, crc_error_rate=crc_error_rate, garbage_rate=garbage_rate)
 
     def snapshot(self) -> SimulatorSnapshot:
         with self._lock:

@@ -26,13 +26,16 @@ class Rig:
     pool: SimulatedPool
     agent: Supervisor
     reports: list[PeriodReport] = field(default_factory=list)
+    step_world: Callable[[], None] | None = None  # default: the fake heater's advance()
 
     def run_for(self, seconds: float, *, each_turn: Callable[[], None] | None = None) -> None:
         """Turn the real loop for `seconds` of virtual time (the heater reports as it goes)."""
         end = self.clock.now() + seconds
 
+        step_world = self.step_world or self.heater.advance
+
         def until() -> bool:
-            self.heater.advance()
+            step_world()
             if each_turn is not None:
                 each_turn()
             return self.clock.now() >= end

@@ -19,11 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from boiler_agent.compute.jobs import JobState
-from boiler_agent.control.safety import SafetyEvent
 from boiler_agent.control.setpoint import Target
 from boiler_agent.daemon.assembly import Parts
 from boiler_agent.daemon.birth import birth_payload
 from boiler_agent.daemon.clocks import Clocks
+from boiler_agent.daemon.heater_events import HeaterEvents
 from boiler_agent.daemon.regulation import Regulation
 from boiler_agent.daemon.reload import reload_config
 from boiler_agent.daemon.remote import RemoteCommands
@@ -45,18 +45,12 @@ from boiler_agent.runtime.status_model import AgentStatus
 from boiler_agent.runtime.status_view import status_line
 from boiler_agent.telemetry.payloads import Birth
 from firmware_bridge.events import HeaterIdentity
-from firmware_bridge.protocol import Mode, SensorKind, SetpointSource
+from firmware_bridge.protocol import SensorKind
 
 log = logging.getLogger(__name__)
 
 TURN_S = 0.1  # between periods: duty windows and worker messages
 STATUS_EVERY_S = 2.0
-MODE_NAMES = {Mode.OFF: "off", Mode.HEAT: "heat", Mode.ECO: "eco", Mode.BOOST: "boost"}
-SOURCE_NAMES = {
-    SetpointSource.SCHEDULE: "schedule",
-    SetpointSource.KNOB: "knob",
-    SetpointSource.REMOTE: "remote",
-}
 
 
 @dataclass(frozen=True)
@@ -99,6 +93,7 @@ class ControlLoop:
         self.started_at = datetime.fromtimestamp(clocks.wall(), tz=UTC)
         self.state = "starting"
         self.regulation = Regulation(self.config, control_period_s or self.config.control.period_s)
+        self.heater_events = HeaterEvents(parts, self.regulation, clocks, self._birth_of)
         self.remote = (
             RemoteCommands(self.regulation.arbiter, parts.uplink, clocks, self._birth)
             if parts.uplink is not None
@@ -112,7 +107,6 @@ class ControlLoop:
         self._job_counts: JobCounts | None = None
         self._cpu: tuple[float, float] | None = None  # CPU package (now, critical) °C
         self._ready_sent = False
-        self._birth_sent_for: int | None = None
         self._next_period = 0.0
         self._next_control = float("-inf")
         self._next_telemetry = 0.0
@@ -124,7 +118,7 @@ class ControlLoop:
     def turn(self) -> PeriodReport | None:
         """One pass: heater news, commands, and a period when one is due; then wait a little."""
         now = self.clocks.monotonic()
-        self._on_heater_news(now)
+        self.heater_events.handle(now)
         self._apply_commands()
         report = None
         if now >= self._next_period:
@@ -164,7 +158,8 @@ class ControlLoop:
                 cpu=self._cpu,
             )
             self.allowed = judgement.allowed
-            self._publish_safety_events(judgement.events)
+            if parts.uplink is not None:
+                parts.uplink.publish_safety_events(judgement.events)
         demand = regulation.demand_w
         self.measured_w = parts.power.loop.step(demand * self.allowed, now).measured_w
         lease: float | None = None
@@ -208,83 +203,6 @@ class ControlLoop:
             self.notifier.status(status_line(status))
             if self.on_status is not None:
                 self.on_status(status)
-
-    # -- the heater -------------------------------------------------------------------------
-
-    def _on_heater_news(self, now: float) -> None:
-        heater = self.parts.heater
-        uplink = self.parts.uplink
-        news = heater.poll()
-        if news.link_up is not None:
-            if heater.accepted is not None:
-                self._on_accepted_mcu(now, news.link_up.reason)
-            elif uplink is not None and heater.mismatch:
-                uplink.publish_event("fault", "wrong_heater", message=heater.mismatch)
-        if uplink is not None:
-            if news.link_down is not None:
-                uplink.publish_event("link_lost", news.link_down.reason[:200])
-            if news.refused is not None:
-                uplink.publish_event("fault", "link_refused", message=news.refused[:200])
-            for fault in news.faults:
-                uplink.publish_event("fault", fault.code.name.lower(), message=fault.describe())
-        if news.thermostat is not None:
-            state = news.thermostat
-            next_change = (
-                (state.next_change_in_s, state.next_setpoint_c)
-                if state.next_change_in_s is not None and state.next_setpoint_c is not None
-                else None
-            )
-            cancelled = self.regulation.arbiter.thermostat(
-                self.clocks.plant_now(),
-                state.setpoint_c,
-                SOURCE_NAMES.get(state.source, "schedule"),  # type: ignore[arg-type]
-                MODE_NAMES.get(state.mode, "heat"),  # type: ignore[arg-type]
-                next_change,
-            )
-            if cancelled and uplink is not None:
-                uplink.publish_event(
-                    "setpoint_change", "knob_cancelled_override", setpoint_c=state.setpoint_c
-                )
-
-    def _on_accepted_mcu(self, now: float, reason: str) -> None:
-        heater = self.parts.heater
-        uplink = self.parts.uplink
-        identity = heater.accepted
-        assert identity is not None
-        power = self.parts.power
-        new_rating = power.rebuild_for(
-            self.config.heater.rated_power_w or float(identity.rated_power_w)
-        )
-        try:
-            events = self.regulation.accept_mcu(
-                identity,
-                max_power_w=power.max_power_w,
-                new_rating=new_rating,
-                reason=reason,
-                now=now,
-            )
-        except ValueError as error:
-            # The configured maximum is outside what this MCU can measure: refuse heat.
-            log.error("heater refused: control.max_temp_c does not fit this MCU: %s", error)
-            heater.refuse(f"control.max_temp_c does not fit this MCU: {error}")
-            if uplink is not None:
-                uplink.publish_event("fault", "bad_max_temp", message=str(error)[:200])
-            return
-        self._publish_safety_events(events)
-        if uplink is not None:
-            if self._birth_sent_for != identity.boot_id:
-                self._birth_sent_for = identity.boot_id
-                uplink.publish_birth(self._birth_of(identity))
-            if heater.links_lost:
-                uplink.publish_event("link_back", reason[:200])
-
-    def _publish_safety_events(self, events: tuple[SafetyEvent, ...] | list[SafetyEvent]) -> None:
-        uplink = self.parts.uplink
-        if uplink is None:
-            return
-        for event in events:
-            kind = "safety_trip" if event.tripped else "safety_recovered"
-            uplink.publish_event(kind, event.kind.value, message=event.reason[:200])
 
     # -- the fleet ----------------------------------------------------------------------------
 

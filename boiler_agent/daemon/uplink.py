@@ -12,12 +12,13 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from boiler_agent.control.safety import SafetyEvent
 from boiler_agent.telemetry.client import ClientSettings, FleetClient, IncomingMessage
 from boiler_agent.telemetry.command_gate import CommandGate
 from boiler_agent.telemetry.discovery import discovery_messages, ha_status_topic
@@ -164,6 +165,11 @@ class Uplink:
             ),
             priority=Priority.EVENT,
         )
+
+    def publish_safety_events(self, events: Iterable[SafetyEvent]) -> None:
+        for event in events:
+            kind = "safety_trip" if event.tripped else "safety_recovered"
+            self.publish_event(kind, event.kind.value, message=event.reason[:200])
 
     def housekeeping(self) -> None:
         """Periodic: republish discovery when HA asked; report outbox drops as an event."""

@@ -24,6 +24,7 @@ from boiler_agent.daemon.heater_side import HeaterPort
 from boiler_agent.daemon.lock import AgentStartError, StateDirLock, ensure_writable
 from boiler_agent.daemon.loop import ControlLoop, PeriodReport
 from boiler_agent.daemon.snapshot import Snapshot
+from boiler_agent.power.cpu_clock import cpu_frequency_mhz
 from boiler_agent.power.cpu_temp import cpu_package_temperature
 from boiler_agent.runtime.sd_notify import Notifier
 from boiler_agent.runtime.sqlite_schema import SchemaVersionError
@@ -51,6 +52,7 @@ class Supervisor:
         link: HeaterPort | None = None,
         pool: Pool | None = None,
         cpu_sensor: Callable[[], tuple[float, float] | None] = cpu_package_temperature,
+        cpu_clock: Callable[[], float | None] = cpu_frequency_mhz,
     ) -> None:
         self.config = config
         self.config_path = config_path  # what SIGHUP reloads
@@ -61,6 +63,7 @@ class Supervisor:
         self._link = link
         self._pool = pool
         self._cpu_sensor = cpu_sensor
+        self._cpu_clock = cpu_clock
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.stop_reason = ""
@@ -92,6 +95,7 @@ class Supervisor:
             notifier=self.notifier,
             on_status=self._write_status,
             cpu_sensor=self._cpu_sensor,
+            cpu_clock=self._cpu_clock,
         )
         self.loop = loop
         parts = loop.parts

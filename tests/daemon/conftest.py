@@ -77,6 +77,7 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
             link=heater,
             pool=pool,
             cpu_sensor=lambda: None,
+            cpu_clock=lambda: 1234.5,
             config_path=config_path,
         )
         agent.start()

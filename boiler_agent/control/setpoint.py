@@ -24,7 +24,8 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["room", "boiler"]
+from boiler_agent.heater_type import HeaterType
+
 ModeName = Literal["heat", "eco", "off", "boost"]
 SourceName = Literal["schedule", "knob", "remote", "override"]
 
@@ -45,7 +46,7 @@ class Target:
 
 
 class SetpointArbiter:
-    def __init__(self, kind: Kind, setpoint_min_c: float, setpoint_max_c: float) -> None:
+    def __init__(self, kind: HeaterType, setpoint_min_c: float, setpoint_max_c: float) -> None:
         if not setpoint_min_c < setpoint_max_c:
             raise ValueError(
                 f"setpoint_min_c {setpoint_min_c} must be below setpoint_max_c {setpoint_max_c}"

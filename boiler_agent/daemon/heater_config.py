@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 import socket
-from typing import Literal
 
 from pydantic import Field, field_validator
 
 from boiler_agent.config.fields import NAME_ALLOWED, Name, Section, field_doc
+from boiler_agent.heater_type import HeaterType
 from firmware_bridge.link import DEFAULT_BAUDRATE, DEFAULT_LEASE_S, MAX_LEASE_S, RECONNECT_MAX_S
 
-HeaterKind = Literal["room", "boiler"]
 STANDARD_BAUDRATES = (9600, 19200, 38400, 57600, 115200, 230400, 460800, 500000, 921600, 1000000)
 SERIAL_URL_SCHEMES = ("socket", "rfc2217", "loop", "spy", "alt", "hwgrep")  # pyserial handlers
 DEFAULT_PORT = "/dev/boiler-heater"  # the symlink systemd/99-boiler-agent.rules makes
@@ -38,7 +37,7 @@ class HeaterConfig(Section):
         description="The fleet the heater belongs to: the MQTT topic level above its id.",
         json_schema_extra=field_doc(NAME_ALLOWED),
     )
-    kind: HeaterKind = Field(
+    kind: HeaterType = Field(
         default="room",
         description=(
             "What the controller regulates: a room's air (space heater) or a tank's water "

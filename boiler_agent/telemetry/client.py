@@ -31,25 +31,19 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from boiler_agent.telemetry.client_types import (
-    BrokerAddress,
-    BrokerUrlError,
     ClientSettings,
     ClientStats,
     IncomingMessage,
     new_properties,
-    parse_broker_url,
 )
 from boiler_agent.telemetry.outbox import Outbox, Priority
 from boiler_agent.telemetry.sender import OutboxSender
 
 __all__ = [
-    "BrokerAddress",
-    "BrokerUrlError",
     "ClientSettings",
     "ClientStats",
     "FleetClient",
     "IncomingMessage",
-    "parse_broker_url",
 ]
 
 log = logging.getLogger(__name__)
@@ -69,7 +63,7 @@ class FleetClient:
     ) -> None:
         self.settings = settings
         self.outbox = outbox
-        self.address = parse_broker_url(settings.url)
+        self.address = settings.url  # host, port and tls, parsed when the config was read
         self._clock = clock
         self._on_connected = on_connected
         # topic filter -> handler; handlers run on the paho thread, so they must only enqueue.

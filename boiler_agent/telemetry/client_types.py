@@ -1,4 +1,4 @@
-"""The MQTT client's values: the broker's address, the client's settings and counters, a message.
+"""The MQTT client's values: the client's settings and counters, a message.
 
 Shared by the connection (`client.py`) and the sender thread (`sender.py`); no I/O.
 """
@@ -7,41 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from paho.mqtt.properties import Properties
 
-DEFAULT_PORTS = {"mqtt": 1883, "mqtts": 8883}
-
-
-class BrokerUrlError(ValueError):
-    """A broker URL that cannot be used; the message names the URL and what is allowed."""
-
-
-@dataclass(frozen=True)
-class BrokerAddress:
-    host: str
-    port: int
-    tls: bool
-
-
-def parse_broker_url(url: str) -> BrokerAddress:
-    """`mqtt://host[:port]` or `mqtts://host[:port]` (TLS)."""
-    parts = urlsplit(url)
-    if parts.scheme not in DEFAULT_PORTS:
-        raise BrokerUrlError(f"broker URL {url!r}: scheme must be mqtt:// or mqtts://")
-    if not parts.hostname:
-        raise BrokerUrlError(f"broker URL {url!r}: no host")
-    try:
-        port = parts.port or DEFAULT_PORTS[parts.scheme]
-    except ValueError as error:
-        raise BrokerUrlError(f"broker URL {url!r}: {error}") from None
-    return BrokerAddress(parts.hostname, port, parts.scheme == "mqtts")
+from boiler_agent.telemetry.config import BrokerUrl
 
 
 @dataclass(frozen=True)
 class ClientSettings:
-    url: str
+    url: BrokerUrl  # parsed once, where the config was read
     client_id: str
     availability_topic: str
     username: str | None = None

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from boiler_agent.telemetry.config import BrokerUrl
+
 
 class BrokerUnavailableError(RuntimeError):
     """Mosquitto is not installed, or did not start."""
@@ -50,8 +52,8 @@ class LocalBroker:
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
+    def url(self) -> BrokerUrl:
+        return BrokerUrl(f"mqtt://127.0.0.1:{self.port}")
 
     @property
     def config_path(self) -> Path:

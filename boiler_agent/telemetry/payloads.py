@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from boiler_agent.heater_type import HeaterType
 from boiler_agent.telemetry.topics import SCHEMA_VERSION
 
 # Setpoints a command may carry. The protocol's absolute range covers both kinds; each kind has
@@ -35,7 +36,6 @@ MAX_OVERRIDE_S = 7 * 24 * 3600  # a forgotten override ends within a week
 MAX_ID_CHARS = 64
 ID_PATTERN = r"^[\x21-\x7e]+$"  # printable ASCII without spaces: safe in logs, topics, file names
 
-HeaterType = Literal["room", "boiler"]  # the wire HeaterKind (SPACE_HEATER, WATER_BOILER) by name
 SETPOINT_RANGE_C: dict[str, tuple[float, float]] = {
     "room": ROOM_SETPOINT_RANGE_C,
     "boiler": BOILER_SETPOINT_RANGE_C,

@@ -60,9 +60,9 @@ def test_the_runaway_window_bounds_match_the_safety_guard() -> None:
 
 def test_heater_kinds_and_their_defaults_are_one_table() -> None:
     from boiler_agent.control.config import KIND_DEFAULTS
-    from boiler_agent.daemon.heater_config import HeaterKind
+    from boiler_agent.heater_type import HeaterType
 
-    assert tuple(KIND_DEFAULTS) == typing.get_args(HeaterKind)
+    assert tuple(KIND_DEFAULTS) == typing.get_args(HeaterType)
     for kind, row in KIND_DEFAULTS.items():
         config = load_config(None, env={"BOILER_AGENT_HEATER__KIND": kind})
         assert {key: getattr(config.control, key) for key in row} == row, kind

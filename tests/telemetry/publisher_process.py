@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from boiler_agent.telemetry.client import ClientSettings, FleetClient
+from boiler_agent.telemetry.config import BrokerUrl
 from boiler_agent.telemetry.outbox import Outbox
 
 AVAILABILITY = "dh/v1/test/h1/availability"
@@ -32,7 +33,7 @@ def main() -> int:
     outbox = Outbox(args.outbox)
     client = FleetClient(
         ClientSettings(
-            url=f"mqtt://127.0.0.1:{args.port}",
+            url=BrokerUrl(f"mqtt://127.0.0.1:{args.port}"),
             client_id="boiler-agent-h1",
             availability_topic=AVAILABILITY,
             will_delay_s=1,

@@ -7,10 +7,8 @@ from pathlib import Path
 import pytest
 
 from boiler_agent.telemetry.client import (
-    BrokerUrlError,
     ClientSettings,
     FleetClient,
-    parse_broker_url,
 )
 from boiler_agent.telemetry.local_broker import LocalBroker
 from boiler_agent.telemetry.outbox import Outbox, Priority
@@ -36,15 +34,6 @@ def outbox(tmp_path: Path) -> Iterator[Outbox]:
     box = Outbox(tmp_path / "outbox.sqlite")
     yield box
     box.close()
-
-
-def test_broker_urls_name_what_is_wrong() -> None:
-    assert parse_broker_url("mqtt://127.0.0.1").port == 1883
-    assert parse_broker_url("mqtts://broker.example:9999").tls
-    with pytest.raises(BrokerUrlError, match="scheme must be mqtt:// or mqtts://"):
-        parse_broker_url("http://127.0.0.1")
-    with pytest.raises(BrokerUrlError, match="no host"):
-        parse_broker_url("mqtt://")
 
 
 def test_messages_reach_a_consumer_and_leave_the_outbox(

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from boiler_agent.telemetry.client import ClientSettings, FleetClient
+from boiler_agent.telemetry.config import BrokerUrl
 from boiler_agent.telemetry.local_broker import LocalBroker, free_loopback_port
 from boiler_agent.telemetry.outbox import Outbox
 from tests.telemetry.certs import Pki, make_pki
@@ -52,7 +53,7 @@ def test_tls_heater_publishes_its_own_topics_and_the_acl_refuses_another_heaters
 
     def settings(client_id: str, cert: Path, key: Path, availability: str) -> ClientSettings:
         return ClientSettings(
-            url=f"mqtts://127.0.0.1:{tls_port}",
+            url=BrokerUrl(f"mqtts://127.0.0.1:{tls_port}"),
             client_id=client_id,
             availability_topic=availability,
             ca_file=pki.ca_cert,

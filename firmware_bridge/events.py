@@ -232,6 +232,7 @@ class LinkStats:
     commands_failed: int = 0
     naks_received: int = 0
     heartbeats_sent: int = 0
+    heartbeats_acked: int = 0  # the MCU heard them: the host-to-MCU direction works
     rtt_last_ms: float | None = None
     rtt_avg_ms: float | None = None
     rtt_max_ms: float | None = None

@@ -271,6 +271,7 @@ class LinkSession:
         if msg_type == MessageType.HEARTBEAT:
             sent = self._heartbeats_in_flight.pop(seq, None)
             if sent is not None:
+                self.stats.heartbeats_acked += 1
                 self.stats.record_rtt(now - sent)
             return
         self._commands.answered(msg_type, seq, now, reason)

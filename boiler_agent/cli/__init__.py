@@ -15,6 +15,7 @@ from boiler_agent.cli import (
     config_cmd,
     job,
     run_cmd,
+    safety_cmd,
     schema_cmd,
     serial_cmd,
     simulate,
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema_cmd.add_parser(commands)
     config_cmd.add_parser(commands)
     status_cmd.add_parser(commands)
+    safety_cmd.add_parser(commands)
     return parser
 
 

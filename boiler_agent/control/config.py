@@ -45,10 +45,24 @@ class ControlConfig(Section):
         gt=0,
         le=95,
         description=(
-            "Hard maximum of the controlled temperature, in °C: above it, no heat, latched "
-            "until recovered. Must lie within the MCU's advertised range."
+            "Hard maximum of the controlled temperature, in °C: above it, no heat until the "
+            "temperature has stayed over_temp_hysteresis_k below it for over_temp_hold_s. "
+            "Must lie within the MCU's advertised range."
         ),
         json_schema_extra=field_doc(example=30, default_doc=_by_kind("max_temp_c")),
+    )
+    over_temp_hysteresis_k: float = Field(
+        default=SafetyLimits.over_temp_hysteresis_k,
+        gt=0,
+        le=20,
+        description="How far below max_temp_c the temperature must fall to lift an over "
+        "temperature trip.",
+    )
+    over_temp_hold_s: float = Field(
+        default=SafetyLimits.over_temp_hold_s,
+        ge=0,
+        le=3600,
+        description="How long the temperature must stay that low before heat may return.",
     )
     stale_after_s: float = Field(
         default=SafetyLimits.stale_after_s,
@@ -134,4 +148,6 @@ class ControlConfig(Section):
             runaway_window_s=self.runaway_window_s,
             runaway_min_rise_k=self.runaway_min_rise_k,
             cpu_margin_c=self.cpu_margin_c,
+            over_temp_hysteresis_k=self.over_temp_hysteresis_k,
+            over_temp_hold_s=self.over_temp_hold_s,
         )

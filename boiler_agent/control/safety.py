@@ -2,10 +2,16 @@
 
 Pure and time-injected like the control laws: readings and time in, an allowed share of the
 requested heat (0..1) and events out. Conditions that fix themselves (a stale or impossible
-reading, a stalled loop, a hot CPU package) lift when they clear; conditions that mean
-something is wrong with the heater (over temperature, runaway, a frozen sensor, an MCU fault)
-latch until `recover()` is called, which is logged. Every trip and every recovery is an event
-with its reason.
+reading, a stalled loop, a hot CPU package, heartbeats the MCU does not acknowledge) lift when
+they clear; over temperature lifts only once the temperature has stayed `over_temp_hysteresis_k`
+below the maximum for `over_temp_hold_s`; conditions that mean something is wrong with the
+heater (runaway, a frozen sensor, an MCU fault, an unreadable trip record) latch until an
+explicit `reset()`: a reconnect or an MCU reboot is not an operator (Klipper stays shut down
+until its operator restarts the firmware). Latched trips are handed to the caller to persist
+(`latched()`) and restored at start (`restore()`). Every trip and every reset is an event with
+its reason.
+
+docs/safety.md is the table of every interlock.
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ class TripKind(enum.StrEnum):
     RUNAWAY = "runaway"
     MCU_FAULT = "mcu_fault"
     CPU_HOT = "cpu_hot"
+    LEASE_LOST = "lease_lost"  # the MCU does not acknowledge the heartbeats that carry the lease
+    TRIP_RECORD = "trip_record"  # the persisted trips could not be read: safety before comfort
 
 
-LATCHED = {TripKind.OVER_TEMPERATURE, TripKind.FROZEN_SENSOR, TripKind.RUNAWAY, TripKind.MCU_FAULT}
+LATCHED = {TripKind.FROZEN_SENSOR, TripKind.RUNAWAY, TripKind.MCU_FAULT, TripKind.TRIP_RECORD}
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,8 @@ class SafetyLimits:
     runaway_heating_share: float = 0.5  # "heating hard": at least this share of full power
     runaway_hysteresis_k: float = 1.0  # only below setpoint - this is a rise expected
     cpu_margin_c: float = 10.0  # throttle within this of the CPU's critical temperature
+    over_temp_hysteresis_k: float = 2.0  # over temperature lifts this far below the maximum...
+    over_temp_hold_s: float = 300.0  # ...held this long
 
     def __post_init__(self) -> None:
         if not 300.0 <= self.runaway_window_s <= 3600.0:
@@ -81,6 +91,16 @@ class SafetyGuard:
     _window_start: tuple[float, float] | None = None  # (time, temperature)
     _expected_rise_k: float | None = 0.0  # the model's rise over the window so far, if known
     _last_plant_s: float | None = None
+    _cool_since_s: float | None = None  # below the over-temperature release point since
+
+    def restore(self, latched: dict[TripKind, str]) -> None:
+        """Trips latched before a restart (or by another guard): still tripped, no new event."""
+        for kind, reason in latched.items():
+            self.active.setdefault(kind, reason)
+
+    def latched(self) -> dict[TripKind, str]:
+        """The active trips only a reset clears: what the caller persists."""
+        return {kind: why for kind, why in self.active.items() if kind in LATCHED}
 
     def check(
         self,
@@ -91,6 +111,7 @@ class SafetyGuard:
         power_fraction: float,
         setpoint_c: float,
         mcu_fault: str | None = None,
+        lease_lost: str | None = None,
         cpu_temp_c: float | None = None,
         cpu_critical_c: float | None = None,
         plant_now_s: float | None = None,
@@ -115,13 +136,10 @@ class SafetyGuard:
             TripKind.STALE_READING: self._stale(now_s, reading_at_s),
             TripKind.INVALID_READING: self._invalid(temp_c),
             TripKind.MCU_FAULT: mcu_fault,
+            TripKind.LEASE_LOST: lease_lost,
         }
         if temp_c is not None and math.isfinite(temp_c):
-            conditions[TripKind.OVER_TEMPERATURE] = (
-                f"{temp_c:.2f} °C is above the hard maximum {self.limits.max_temp_c:g} °C"
-                if temp_c > self.limits.max_temp_c
-                else None
-            )
+            conditions[TripKind.OVER_TEMPERATURE] = self._over_temperature(now_s, temp_c)
             conditions[TripKind.FROZEN_SENSOR] = self._frozen(now_s, temp_c, power_fraction)
             conditions[TripKind.RUNAWAY] = self._runaway(
                 plant_s, temp_c, power_fraction, setpoint_c, expected_rate_k_per_s
@@ -137,17 +155,26 @@ class SafetyGuard:
         allowed = 0.0 if set(self.active) - {TripKind.CPU_HOT} else throttle
         return Verdict(allowed, frozenset(self.active), tuple(events))
 
-    def recover(self, kind: TripKind, now_s: float, by: str) -> SafetyEvent | None:
-        """Clear a latched trip, explicitly (an operator, a command, a new MCU boot)."""
-        reason = self.active.pop(kind, None)
-        if reason is None:
-            return None
-        log.warning("safety: %s recovered by %s (it was: %s)", kind.value, by, reason)
-        if kind is TripKind.RUNAWAY:
-            self._window_start = None
-        if kind is TripKind.FROZEN_SENSOR:
-            self._frozen_since_s = None
-        return SafetyEvent(now_s, kind, False, f"recovered by {by}")
+    def reset(
+        self, kinds: set[TripKind] | None, now_s: float, by: str, why: str
+    ) -> list[SafetyEvent]:
+        """Clear latched trips (all of them, or `kinds`), explicitly: an operator or the fleet.
+
+        Only latched trips are reset: a condition that clears by itself (a stale reading, over
+        temperature) is not an operator's to wave away; it lifts when the condition does.
+        """
+        events = []
+        for kind in sorted(self.latched()):
+            if kinds is not None and kind not in kinds:
+                continue
+            reason = self.active.pop(kind)
+            log.warning("safety: %s reset by %s (%s); it was: %s", kind.value, by, why, reason)
+            if kind is TripKind.RUNAWAY:
+                self._window_start = None
+            if kind is TripKind.FROZEN_SENSOR:
+                self._frozen_since_s = None
+            events.append(SafetyEvent(now_s, kind, False, f"reset by {by}: {why}"))
+        return events
 
     # --- the conditions -------------------------------------------------------------------------
 
@@ -162,6 +189,21 @@ class SafetyGuard:
             del self.active[kind]
             log.info("safety: %s cleared", kind.value)
             events.append(SafetyEvent(now_s, kind, False, "condition cleared"))
+
+    def _over_temperature(self, now_s: float, temp_c: float) -> str | None:
+        limits = self.limits
+        if temp_c > limits.max_temp_c:
+            self._cool_since_s = None
+            return f"{temp_c:.2f} °C is above the hard maximum {limits.max_temp_c:g} °C"
+        tripped = self.active.get(TripKind.OVER_TEMPERATURE)
+        if tripped is None:
+            return None
+        if temp_c > limits.max_temp_c - limits.over_temp_hysteresis_k:
+            self._cool_since_s = None
+            return tripped
+        if self._cool_since_s is None:
+            self._cool_since_s = now_s
+        return tripped if now_s - self._cool_since_s < limits.over_temp_hold_s else None
 
     def _stall(self, now_s: float) -> str | None:
         last, self._last_check_s = self._last_check_s, now_s

@@ -48,7 +48,7 @@ class HeaterEvents:
         news = heater.poll()
         if news.link_up is not None:
             if heater.accepted is not None:
-                self._accepted(now, news.link_up.reason)
+                self._accepted(news.link_up.reason)
             elif uplink is not None and heater.mismatch:
                 uplink.publish_event("fault", "wrong_heater", message=heater.mismatch)
         if uplink is not None:
@@ -77,7 +77,7 @@ class HeaterEvents:
                     "setpoint_change", "knob_cancelled_override", setpoint_c=state.setpoint_c
                 )
 
-    def _accepted(self, now: float, reason: str) -> None:
+    def _accepted(self, reason: str) -> None:
         heater = self.parts.heater
         uplink = self.parts.uplink
         identity = heater.accepted
@@ -87,12 +87,8 @@ class HeaterEvents:
             self.parts.config.heater.rated_power_w or float(identity.rated_power_w)
         )
         try:
-            events = self.regulation.accept_mcu(
-                identity,
-                max_power_w=power.max_power_w,
-                new_rating=new_rating,
-                reason=reason,
-                now=now,
+            self.regulation.accept_mcu(
+                identity, max_power_w=power.max_power_w, new_rating=new_rating
             )
         except ValueError as error:
             # The configured maximum is outside what this MCU can measure: refuse heat.
@@ -102,7 +98,6 @@ class HeaterEvents:
                 uplink.publish_event("fault", "bad_max_temp", message=str(error)[:200])
             return
         if uplink is not None:
-            uplink.publish_safety_events(events)
             if self._birth_sent_for != identity.boot_id:
                 self._birth_sent_for = identity.boot_id
                 uplink.publish_birth(self.birth_of(identity))

@@ -12,18 +12,22 @@ they run on their own threads and only exchange queued values with this one.
 from __future__ import annotations
 
 import logging
+import queue
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from boiler_agent.compute.jobs import JobState
+from boiler_agent.control.safety import TripKind
 from boiler_agent.control.setpoint import Target
 from boiler_agent.daemon.assembly import Parts
 from boiler_agent.daemon.birth import birth_payload
 from boiler_agent.daemon.clocks import Clocks
 from boiler_agent.daemon.heater_events import HeaterEvents
+from boiler_agent.daemon.lease_watch import LeaseWatch
 from boiler_agent.daemon.regulation import Regulation
 from boiler_agent.daemon.reload import reload_config
 from boiler_agent.daemon.remote import RemoteCommands
@@ -37,6 +41,7 @@ from boiler_agent.daemon.snapshot import (
     state_payload,
     telemetry_fields,
 )
+from boiler_agent.daemon.trip_record import TripRecord
 from boiler_agent.daemon.uplink import UplinkHealth
 from boiler_agent.power.cpu_clock import cpu_frequency_mhz
 from boiler_agent.power.cpu_temp import cpu_package_temperature
@@ -51,6 +56,14 @@ log = logging.getLogger(__name__)
 
 TURN_S = 0.1  # between periods: duty windows and worker messages
 STATUS_EVERY_S = 2.0
+
+
+@dataclass(frozen=True)
+class ResetRequest:
+    kinds: set[TripKind] | None  # None: every latched trip
+    by: str
+    why: str
+    done: Future[list[str]]
 
 
 @dataclass(frozen=True)
@@ -92,7 +105,14 @@ class ControlLoop:
         self._frequency_mhz: float | None = None
         self.started_at = datetime.fromtimestamp(clocks.wall(), tz=UTC)
         self.state = "starting"
-        self.regulation = Regulation(self.config, control_period_s or self.config.control.period_s)
+        self.regulation = Regulation(
+            self.config,
+            control_period_s or self.config.control.period_s,
+            TripRecord(self.config.state_dir),
+        )
+        self.lease_watch = LeaseWatch()
+        self._resets: queue.SimpleQueue[ResetRequest] = queue.SimpleQueue()
+        self._lease_granted = False
         self.heater_events = HeaterEvents(parts, self.regulation, clocks, self._birth_of)
         self.remote = (
             RemoteCommands(self.regulation.arbiter, parts.uplink, clocks, self._birth)
@@ -120,6 +140,7 @@ class ControlLoop:
         now = self.clocks.monotonic()
         self.heater_events.handle(now)
         self._apply_commands()
+        self._apply_resets(now)
         report = None
         if now >= self._next_period:
             report = self.period(now, self.clocks.plant_now())
@@ -147,6 +168,13 @@ class ControlLoop:
         # Until the first readings of this MCU there is nothing to judge (and no heat anyway).
         self.allowed = 0.0
         if heater.accepted is not None and heater.readings is not None:
+            stats = heater.link.stats
+            lease_lost = self.lease_watch.check(
+                sent=stats.heartbeats_sent,
+                acked=stats.heartbeats_acked,
+                granted=self._lease_granted,
+                mcu_lease_active=heater.readings.lease_active,
+            )
             judgement = regulation.judge(
                 now,
                 plant_now,
@@ -156,6 +184,7 @@ class ControlLoop:
                 measured_w=self.measured_w,
                 mcu_shutdown=heater.shutdown,
                 cpu=self._cpu,
+                lease_lost=lease_lost,
             )
             self.allowed = judgement.allowed
             if parts.uplink is not None:
@@ -166,7 +195,8 @@ class ControlLoop:
         identity = heater.accepted
         if identity is not None:
             lease = self.config.serial.lease_s if self.allowed > 0 else 0.0
-            heater.link.heartbeat(self.measured_w, lease, boot_id=identity.boot_id)
+            sent = heater.link.heartbeat(self.measured_w, lease, boot_id=identity.boot_id)
+            self._lease_granted = sent and lease > 0
         parts.energy.add(self.measured_w, elapsed, wanted=demand > 0, now_s=now)
         self._feed_jobs()
         self.notifier.watchdog()  # from the loop itself: a stalled loop gets us restarted
@@ -203,6 +233,28 @@ class ControlLoop:
             self.notifier.status(status_line(status))
             if self.on_status is not None:
                 self.on_status(status)
+
+    # -- safety resets ------------------------------------------------------------------------
+
+    def request_safety_reset(
+        self, kinds: set[TripKind] | None, by: str, why: str
+    ) -> Future[list[str]]:
+        """From any thread: reset latched trips at the loop's next turn; the future holds the
+        kinds cleared."""
+        request = ResetRequest(kinds, by, why, Future())
+        self._resets.put(request)
+        return request.done
+
+    def _apply_resets(self, now: float) -> None:
+        while True:
+            try:
+                request = self._resets.get_nowait()
+            except queue.Empty:
+                return
+            events = self.regulation.reset(request.kinds, now, by=request.by, why=request.why)
+            if self.parts.uplink is not None:
+                self.parts.uplink.publish_safety_events(events)
+            request.done.set_result([event.kind.value for event in events])
 
     # -- the fleet ----------------------------------------------------------------------------
 

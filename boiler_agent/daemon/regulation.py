@@ -2,7 +2,10 @@
 
 The control law and the safety guard are pure (time passed in); this keeps them for the MCU in
 force: a new controller (and its learnt model) only for a heater of another rating, a new guard
-only for other limits. The guard has the last word: the controller cannot override it.
+only for other limits, with the latched trips carried over. The guard has the last word: the
+controller cannot override it. Latched trips are restored from the trip record at start, kept
+across reconnects and MCU reboots, written to the record when they change, and cleared only by
+`reset()` (an operator on the control socket, or the fleet).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from boiler_agent.control.controllers import Controller, build_controller
 from boiler_agent.control.inputs import ControlInput
 from boiler_agent.control.safety import SafetyEvent, SafetyGuard, TripKind
 from boiler_agent.control.setpoint import SetpointArbiter, Target
+from boiler_agent.daemon.trip_record import TripRecord
 from firmware_bridge.events import HeaterIdentity
 
 log = logging.getLogger(__name__)
@@ -29,8 +33,13 @@ class Judgement:
 
 
 class Regulation:
-    def __init__(self, config: AgentConfig, control_period_s: float) -> None:
+    def __init__(
+        self, config: AgentConfig, control_period_s: float, record: TripRecord | None = None
+    ) -> None:
         self.config = config
+        self.record = record
+        # Latched before this start, held until a guard exists to carry them.
+        self._restored = record.load() if record is not None else {}
         self.control_period_s = control_period_s
         self.arbiter = SetpointArbiter(
             config.heater.kind, config.control.setpoint_min_c, config.control.setpoint_max_c
@@ -40,6 +49,7 @@ class Regulation:
         self.target: Target | None = None
         self.demand_w = 0.0
         self.trips: dict[str, str] = {}
+        self._note_trips()
 
     def accept_mcu(
         self,
@@ -47,9 +57,7 @@ class Regulation:
         *,
         max_power_w: float,
         new_rating: bool,
-        reason: str,
-        now: float,
-    ) -> list[SafetyEvent]:
+    ) -> None:
         """Ready the control law and the interlocks for an accepted MCU.
 
         ValueError when the configured limits do not fit the MCU's range (no heat, then).
@@ -59,17 +67,13 @@ class Regulation:
                 self.config.control.controller, max_power_w, self.control_period_s
             )
         limits = self.config.control.safety_limits(identity.min_temp_c, identity.max_temp_c)
-        events: list[SafetyEvent] = []
         if self.guard is None or self.guard.limits != limits:
+            # Other limits, same latched trips: a new MCU (or one with another range) is not
+            # an operator, and a reconnect, a USB glitch or an MCU reboot clears nothing.
+            latched = self.guard.latched() if self.guard is not None else self._restored
             self.guard = SafetyGuard(limits)
-        elif reason != "handshake":
-            # A new MCU boot is the explicit recovery of latched trips: it re-checked itself.
-            for kind in list(self.guard.active):
-                event = self.guard.recover(TripKind(kind), now, by=f"MCU: {reason}")
-                if event is not None:
-                    events.append(event)
+            self.guard.restore(latched)
         self._note_trips()
-        return events
 
     def update_target(self, plant_now: float) -> Target | None:
         self.target = self.arbiter.target(plant_now)
@@ -97,6 +101,7 @@ class Regulation:
         measured_w: float,
         mcu_shutdown: bool,
         cpu: tuple[float, float] | None,
+        lease_lost: str | None = None,
     ) -> Judgement:
         guard = self.guard
         if guard is None:
@@ -112,9 +117,24 @@ class Regulation:
             cpu_critical_c=cpu[1] if cpu else None,
             plant_now_s=plant_now,
             expected_rate_k_per_s=self._expected_rate(temp_c, measured_w),
+            lease_lost=lease_lost,
         )
         self._note_trips()
         return Judgement(verdict.allowed, verdict.events)
+
+    def reset(
+        self, kinds: set[TripKind] | None, now: float, by: str, why: str
+    ) -> list[SafetyEvent]:
+        """An explicit reset of latched trips (all, or `kinds`), recorded with who and why."""
+        if self.guard is None:
+            # No MCU yet: the trips restored from the record are what there is to reset.
+            cleared = {k: v for k, v in self._restored.items() if kinds is None or k in kinds}
+            self._restored = {k: v for k, v in self._restored.items() if k not in cleared}
+            events = [SafetyEvent(now, k, False, f"reset by {by}: {why}") for k in sorted(cleared)]
+        else:
+            events = self.guard.reset(kinds, now, by=by, why=why)
+        self._note_trips()
+        return events
 
     def _expected_rate(self, temp_c: float | None, measured_w: float) -> float | None:
         """The controller model's warming rate at the measured power, when it has a model."""
@@ -125,8 +145,12 @@ class Regulation:
         return rate
 
     def _note_trips(self) -> None:
-        guard = self.guard
-        self.trips = {kind.value: why for kind, why in guard.active.items()} if guard else {}
+        """The trips in force, for everyone to see; the latched ones go to the record."""
+        active = self.guard.active if self.guard is not None else self._restored
+        self.trips = {kind.value: why for kind, why in active.items()}
+        if self.record is not None:
+            latched = self.guard.latched() if self.guard is not None else self._restored
+            self.record.save(latched)
 
     def set_setpoint_range(self, low_c: float, high_c: float) -> None:
         self.arbiter.setpoint_min_c = low_c

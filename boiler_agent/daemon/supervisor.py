@@ -18,6 +18,7 @@ from pathlib import Path
 from boiler_agent import __version__
 from boiler_agent.compute.pool import Pool, WorkerState
 from boiler_agent.config import AgentConfig
+from boiler_agent.control.safety import LATCHED, TripKind
 from boiler_agent.daemon.assembly import assemble
 from boiler_agent.daemon.clocks import Clocks
 from boiler_agent.daemon.heater_side import HeaterPort
@@ -26,6 +27,7 @@ from boiler_agent.daemon.loop import ControlLoop, PeriodReport
 from boiler_agent.daemon.snapshot import Snapshot
 from boiler_agent.power.cpu_clock import cpu_frequency_mhz
 from boiler_agent.power.cpu_temp import cpu_package_temperature
+from boiler_agent.runtime.control_socket import Answer, ControlRequest, ControlServer
 from boiler_agent.runtime.sd_notify import Notifier
 from boiler_agent.runtime.sqlite_schema import SchemaVersionError
 from boiler_agent.runtime.status import StatusFile, StatusServer
@@ -37,6 +39,7 @@ SHUTDOWN_CHECKPOINT_S = 10.0  # of TimeoutStopSec=30: workers stop at a chunk bo
 FLUSH_S = 10.0
 STOP_POLL_S = 0.05
 STATUS_FILE_EVERY_S = 2.0
+CONTROL_ANSWER_S = 5.0
 
 
 class Supervisor:
@@ -69,6 +72,7 @@ class Supervisor:
         self.stop_reason = ""
         self._lock = StateDirLock(config.state_dir / "agent.lock")
         self._status_server: StatusServer | None = None
+        self._control_server: ControlServer | None = None
         self._status_file = StatusFile(config.status_state_file)
         self._status_file_due = 0.0
         self.loop: ControlLoop | None = None
@@ -108,6 +112,12 @@ class Supervisor:
             except (StatusError, OSError) as error:
                 log.warning("status socket %s not served: %s", config.status.socket, error)
                 self._status_server = None
+            self._control_server = ControlServer(config.status.control_socket, self._control)
+            try:
+                self._control_server.start()
+            except (StatusError, OSError) as error:
+                log.warning("control socket %s not served: %s", config.status.control_socket, error)
+                self._control_server = None
         parts.heater.link.start()
         log.info(
             "agent %s started: heater %s, %d workers, link %s, broker %s",
@@ -202,8 +212,30 @@ class Supervisor:
         self._write_status(loop.status())
         if self._status_server is not None:
             self._status_server.stop()
+        if self._control_server is not None:
+            self._control_server.stop()
         self._lock.release()
         log.info("stopped")
+
+    def _control(self, request: ControlRequest, user: str) -> Answer:
+        """An operator's action from the control socket (its thread): applied by the loop."""
+        loop = self._started()
+        if loop.state != "running":
+            return {"ok": False, "error": f"the agent is {loop.state}"}
+        try:
+            kinds = {TripKind(kind) for kind in request.kinds} if request.kinds else None
+        except ValueError:
+            known = ", ".join(sorted(kind.value for kind in LATCHED))
+            return {"ok": False, "error": f"kinds must be among the latched trips: {known}"}
+        done = loop.request_safety_reset(kinds, by=f"{user} (control socket)", why=request.reason)
+        try:
+            cleared = done.result(timeout=CONTROL_ANSWER_S)
+        except TimeoutError:
+            return {
+                "ok": False,
+                "error": f"the control loop did not answer in {CONTROL_ANSWER_S} s",
+            }
+        return {"ok": True, "cleared": cleared, "trips": sorted(loop.regulation.trips)}
 
     # -- what the operator sees -------------------------------------------------------------
 

@@ -145,7 +145,7 @@ class StatusServer:
 
     def start(self) -> None:
         """Bind and serve on a daemon thread; AgentAlreadyRunningError if another agent answers."""
-        _remove_stale_socket(self.socket_path)
+        remove_stale_socket(self.socket_path)
         server = _UnixServer(self.socket_path, self)
         try:
             server.server_bind()
@@ -206,7 +206,8 @@ class StatusServer:
         self.stop()
 
 
-def _remove_stale_socket(path: Path) -> None:
+def remove_stale_socket(path: Path) -> None:
+    """Remove a socket file nobody listens on; StatusError if it is not ours to remove."""
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:

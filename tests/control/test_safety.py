@@ -23,16 +23,52 @@ def test_normal_readings_allow_full_heat() -> None:
         assert verdict.allowed == 1.0 and not verdict.active
 
 
-def test_over_temperature_latches_until_recovered() -> None:
-    guard = SafetyGuard(LIMITS)
+def _hold(guard: SafetyGuard, start: float, end: float, temp: float) -> Verdict:
+    """Checks every 2 s from `start` to `end` at `temp`, without heat (as while tripped)."""
+    verdict = _check(guard, start, temp, power_fraction=0.0)
+    now = start
+    while now + 2.0 <= end:
+        now += 2.0
+        verdict = _check(guard, now, temp, power_fraction=0.0)
+    return verdict
+
+
+def test_over_temperature_lifts_only_after_cooling_below_the_hysteresis_for_the_hold() -> None:
+    guard = SafetyGuard(LIMITS)  # max 30 °C, hysteresis 2 K, hold 300 s
     tripped = _check(guard, 0.0, 30.5)
     assert tripped.allowed == 0.0
     assert [(e.kind, e.tripped) for e in tripped.events] == [(TripKind.OVER_TEMPERATURE, True)]
     assert "30.50 °C" in tripped.events[0].reason
-    assert _check(guard, 1.0, 25.0).allowed == 0.0, "latched: cooling down is not enough"
-    event = guard.recover(TripKind.OVER_TEMPERATURE, 2.0, by="operator")
-    assert event is not None and not event.tripped
-    assert _check(guard, 3.0, 25.0).allowed == 1.0
+    assert _hold(guard, 2.0, 400.0, 29.0).allowed == 0.0, "within the hysteresis: still tripped"
+    assert _hold(guard, 402.0, 600.0, 27.5).allowed == 0.0, "cool, but not for the hold yet"
+    assert _hold(guard, 602.0, 604.0, 28.5).allowed == 0.0, "back in the band: the hold restarts"
+    assert _hold(guard, 606.0, 904.0, 27.0).allowed == 0.0
+    lifted = _hold(guard, 906.0, 906.0, 27.0)
+    assert lifted.allowed == 1.0
+    assert [(e.kind, e.tripped) for e in lifted.events] == [(TripKind.OVER_TEMPERATURE, False)]
+
+
+def test_over_temperature_is_not_an_operators_to_reset() -> None:
+    guard = SafetyGuard(LIMITS)
+    _check(guard, 0.0, 31.0)
+    assert guard.reset(None, 1.0, by="root", why="impatient") == []
+    assert _check(guard, 2.0, 31.0).allowed == 0.0
+
+
+def test_latched_trips_survive_until_an_explicit_reset_and_can_be_restored() -> None:
+    guard = SafetyGuard(LIMITS)
+    for step in range(0, 320, 2):
+        _check(guard, float(step), 18.5, power_fraction=0.8)
+    assert set(guard.latched()) == {TripKind.FROZEN_SENSOR}
+    fresh = SafetyGuard(LIMITS)  # an agent restarted: the record is restored
+    fresh.restore(guard.latched())
+    assert _check(fresh, 0.0, 19.0).allowed == 0.0
+    events = fresh.reset({TripKind.RUNAWAY}, 1.0, by="root", why="wrong kind")
+    assert events == [] and _check(fresh, 2.0, 19.1).allowed == 0.0
+    events = fresh.reset(None, 3.0, by="alice", why="sensor replaced")
+    assert [(e.kind, e.tripped) for e in events] == [(TripKind.FROZEN_SENSOR, False)]
+    assert "alice" in events[0].reason and "sensor replaced" in events[0].reason
+    assert _check(fresh, 4.0, 19.2).allowed == 1.0
 
 
 def test_stale_reading_cuts_heat_and_lifts_when_readings_return() -> None:
@@ -100,8 +136,9 @@ def test_mcu_fault_latches() -> None:
     verdict = _check(guard, 0.0, 19.0, mcu_fault="failsafe_shutdown on sensor 1")
     assert verdict.allowed == 0.0
     assert _check(guard, 1.0, 19.0).allowed == 0.0
-    guard.recover(TripKind.MCU_FAULT, 2.0, by="MCU reset")
-    assert _check(guard, 3.0, 19.0).allowed == 1.0
+    assert _check(guard, 2.0, 19.0).allowed == 0.0, "an MCU that cleared itself is not a reset"
+    guard.reset(None, 3.0, by="operator", why="fault understood")
+    assert _check(guard, 4.0, 19.0).allowed == 1.0
 
 
 def test_hot_cpu_throttles_rather_than_stops() -> None:

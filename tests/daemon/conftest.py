@@ -53,7 +53,10 @@ def rig_config(tmp_path: Path, **sections: Any) -> AgentConfig:
         "heater": {"id": "h1", "fleet": "test", "kind": "room"},
         "serial": {"port": "/dev/fake-heater"},
         "mqtt": {"enabled": False},
-        "status": {"socket": tmp_path / "status.sock"},
+        "status": {
+            "socket": tmp_path / "status.sock",
+            "control_socket": tmp_path / "control.sock",
+        },
     }
     for name, values in sections.items():
         data[name] = {**data.get(name, {}), **values}
@@ -65,7 +68,11 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
     rigs: list[Rig] = []
 
     def make(
-        config: AgentConfig | None = None, *, config_path: Path | None = None, **sections: Any
+        config: AgentConfig | None = None,
+        *,
+        config_path: Path | None = None,
+        serve_status: bool = False,
+        **sections: Any,
     ) -> Rig:
         clock = VirtualClock()
         heater = FakeHeater(clock)
@@ -73,7 +80,7 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
         agent = Supervisor(
             config or rig_config(tmp_path, **sections),
             clocks=clock.clocks(),
-            serve_status=False,
+            serve_status=serve_status,
             link=heater,
             pool=pool,
             cpu_sensor=lambda: None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from firmware_bridge.events import (
     EventQueue,
@@ -65,6 +65,7 @@ class FakeHeater:
     heartbeats: list[Heartbeat] = field(default_factory=list)
     frozen_reading_c: float | None = None
     silent: bool = False
+    deaf: bool = False  # the host-to-MCU direction is dead: heartbeats never arrive
     report_every_s: float = 1.0
     _lease_until: float = 0.0
     _power_w: float = 0.0
@@ -86,6 +87,12 @@ class FakeHeater:
     ) -> bool:
         if self.state is not LinkState.UP:
             return False
+        if boot_id is not None and boot_id != self.identity.boot_id:
+            return False
+        self.stats.heartbeats_sent += 1
+        if self.deaf:
+            return True  # written to the wire; nobody hears it
+        self.stats.heartbeats_acked += 1
         now = self.now()
         self.heartbeats.append(Heartbeat(now, applied_power_w, lease_s))
         self._lease_until = now + lease_s
@@ -96,6 +103,13 @@ class FakeHeater:
     def connect(self, reason: str = "handshake") -> None:
         self.state = LinkState.UP
         self.events.put(LinkUp(self.now(), self.identity, reason))
+
+    def reboot(self) -> None:
+        """The MCU restarts on its own (a brown-out): a new boot id, a new handshake."""
+        self.identity = replace(self.identity, boot_id=self.identity.boot_id + 1)
+        self._lease_until = 0.0
+        self.events.put(LinkDown(self.now(), "MCU restarted"))
+        self.events.put(LinkUp(self.now(), self.identity, "MCU restarted"))
 
     def unplug(self, reason: str = "port vanished") -> None:
         self.state = LinkState.CONNECTING

@@ -1,0 +1,94 @@
+"""Latched trips in the whole agent: they survive reconnects, MCU reboots and restarts, and
+only an explicit reset clears them; a link that works one way only stops the heat."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.daemon.conftest import Rig, rig_config
+
+
+def _frozen_trip(rig: Rig) -> None:
+    rig.heater.connect()
+    rig.heater.knob(21.0)
+    rig.run_for(30.0)
+    rig.heater.frozen_reading_c = rig.heater.room.temp_c
+    rig.run_for(360.0)
+    assert "frozen_sensor" in rig.last().trips, rig.last().trips
+    assert rig.last().lease_s == 0.0
+
+
+def _still_tripped(rig: Rig, seconds: float = 20.0) -> None:
+    rig.run_for(seconds)
+    assert "frozen_sensor" in rig.last().trips, "a latched trip was cleared without a reset"
+    assert rig.last().lease_s == 0.0 and rig.last().allowed == 0.0
+
+
+def test_a_latched_trip_survives_reconnects_reboots_and_restarts_until_reset(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    rig = make_rig()
+    _frozen_trip(rig)
+    rig.heater.frozen_reading_c = None  # the sensor reads again: that is not a reset either
+    rig.heater.unplug("port vanished")
+    rig.run_for(5.0)
+    rig.heater.connect("port opened")
+    _still_tripped(rig)
+    rig.heater.unplug("MCU silent for 3.0 s")
+    rig.run_for(1.0)
+    rig.heater.connect("MCU was silent")
+    _still_tripped(rig)
+    rig.heater.reboot()
+    _still_tripped(rig)
+    rig.agent.shutdown()
+
+    again = make_rig(rig_config(tmp_path))  # the same state directory: a restarted agent
+    again.heater.connect()
+    again.heater.knob(21.0)
+    _still_tripped(again, 10.0)
+    loop = again.agent.loop
+    assert loop is not None
+    cleared = loop.request_safety_reset(None, by="alice (pid 42)", why="sensor reseated")
+    again.run_for(5.0)
+    assert cleared.result(timeout=0) == ["frozen_sensor"]
+    again.run_for(60.0)
+    assert not again.last().trips and again.last().lease_s == 3.0
+
+
+def test_an_unreadable_trip_record_is_a_trip_until_reset(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "safety.json").write_text("{not json", encoding="utf-8")
+    rig = make_rig()
+    rig.heater.connect()
+    rig.heater.knob(21.0)
+    rig.run_for(20.0)
+    assert "trip_record" in rig.last().trips and rig.last().lease_s == 0.0
+    loop = rig.agent.loop
+    assert loop is not None
+    loop.request_safety_reset(None, by="root", why="record checked")
+    rig.run_for(20.0)
+    assert not rig.last().trips and rig.last().lease_s == 3.0
+    assert '"latched": {}' in (state / "safety.json").read_text(encoding="utf-8")
+
+
+def test_a_one_way_link_stops_the_workers_and_recovers_when_heard_again(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    rig.heater.connect()
+    rig.heater.knob(21.0)
+    rig.run_for(60.0)
+    assert rig.pool.running_indices(), "heating before the fault"
+    rig.heater.deaf = True
+    rig.run_for(10.0)
+    assert "lease_lost" in rig.last().trips, rig.last().trips
+    assert rig.last().allowed == 0.0
+    rig.run_for(5.0)
+    assert rig.pool.running_indices() == [], "workers still burning for an MCU that cannot hear"
+    rig.heater.deaf = False
+    rig.run_for(10.0)
+    assert "lease_lost" not in rig.last().trips and rig.last().lease_s == 3.0

@@ -45,9 +45,7 @@ def test_an_operator_resets_a_latched_trip_on_the_control_socket(
     assert not rig.last().trips and rig.last().lease_s == 3.0
 
 
-def test_bad_requests_are_answered_not_obeyed(
-    make_rig: Callable[..., Rig], tmp_path: Path
-) -> None:
+def test_bad_requests_are_answered_not_obeyed(make_rig: Callable[..., Rig], tmp_path: Path) -> None:
     make_rig(serve_status=True)
     for raw in (b"not json\n", b'{"action": "rm -rf /", "reason": "x"}\n', b"\n"):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:

@@ -14,8 +14,10 @@ the modes mean is the agent's business (the MCU only reports them):
 - eco: the setpoint lowered by ECO_OFFSET_K;
 - boost: the setpoint raised by BOOST_OFFSET_K;
 - off: only frost protection (FROST_C): pipes and tanks must not freeze.
-The result is clamped to the configured setpoint range; the safety limits apply after this,
-whatever the setpoint says.
+Every setpoint, whatever its source (knob, schedule, the thermostat's announced next setpoint,
+a command, frost protection, a range changed by a reload), goes through one clamp to the
+configured setpoint range on its way out; the safety limits apply after this, whatever the
+setpoint says.
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ class SetpointArbiter:
             if self._mode_override is not None
             else (self._thermostat_mode, None)
         )
-        next_setpoint = None if self._override is not None else self._next
+        base = self._clamp(base)
+        upcoming = None if self._override is not None else self._next
+        next_setpoint = (upcoming[0], self._clamp(upcoming[1])) if upcoming else None
         return Target(
             setpoint_c=self._apply_mode(base, mode),
             base_setpoint_c=base,
@@ -130,7 +134,7 @@ class SetpointArbiter:
 
     def _apply_mode(self, base_c: float, mode: ModeName) -> float:
         if mode == "off":
-            return FROST_C[self.kind]
+            return self._clamp(FROST_C[self.kind])
         if mode == "eco":
             return self._clamp(base_c - ECO_OFFSET_K[self.kind])
         if mode == "boost":
@@ -138,6 +142,10 @@ class SetpointArbiter:
         return self._clamp(base_c)
 
     def _clamp(self, value_c: float) -> float:
+        """The one clamp every setpoint goes through; a value that is not a number is the
+        lowest setpoint allowed (the safe end for a heater)."""
+        if not math.isfinite(value_c):
+            return self.setpoint_min_c
         return min(self.setpoint_max_c, max(self.setpoint_min_c, value_c))
 
 

@@ -31,6 +31,16 @@ def reload_config(path: Path | None, running: AgentConfig) -> Reloaded | None:
         for line in error.lines():
             log.error("reload refused, the running configuration stays: %s", line)
         return None
+    in_force = running.control.max_temp_c  # max_temp_c itself changes at the next restart
+    if fresh.control.setpoint_max_c >= in_force:
+        log.error(
+            "reload refused, the running configuration stays: control.setpoint_max_c = %g must "
+            "be below control.max_temp_c = %g in force (a new max_temp_c applies at the next "
+            "restart, not now)",
+            fresh.control.setpoint_max_c,
+            in_force,
+        )
+        return None
     changed = changed_keys(running, fresh)
     # Keep the running config for everything else: those keys apply at the next start.
     config = running.model_copy(

@@ -78,3 +78,31 @@ def test_overrides_are_clamped_to_the_configured_range() -> None:
     assert target is not None and target.setpoint_c == 28.0
     with pytest.raises(ValueError, match="setpoint_c must be finite"):
         arbiter.override(float("nan"), until_s=None)
+
+
+@pytest.mark.parametrize("source", ["schedule", "knob", "remote"])
+def test_every_thermostat_setpoint_and_announcement_goes_through_the_clamp(source: str) -> None:
+    arbiter = _room()
+    arbiter.thermostat(0.0, 45.0, source, "heat", next_change=(600.0, 327.0))  # type: ignore[arg-type]
+    target = arbiter.target(1.0)
+    assert target is not None
+    assert target.setpoint_c == target.base_setpoint_c == 28.0
+    assert target.next_setpoint == (600.0, 28.0), "an announcement of 327 °C was not clamped"
+    arbiter.thermostat(2.0, -40.0, source, "heat", next_change=(600.0, -80.0))  # type: ignore[arg-type]
+    low = arbiter.target(3.0)
+    assert low is not None and low.base_setpoint_c == 5.0 and low.next_setpoint == (602.0, 5.0)
+
+
+def test_a_narrower_range_applies_to_what_was_set_before_it() -> None:
+    arbiter = _room()
+    arbiter.thermostat(0.0, 25.0, "knob", "heat")
+    arbiter.setpoint_max_c = 22.0  # a reload narrowed the range
+    target = arbiter.target(1.0)
+    assert target is not None and target.setpoint_c == target.base_setpoint_c == 22.0
+
+
+def test_frost_protection_stays_within_the_range_too() -> None:
+    arbiter = SetpointArbiter("room", 10.0, 28.0)
+    arbiter.thermostat(0.0, 20.0, "schedule", "off")
+    target = arbiter.target(1.0)
+    assert target is not None and target.setpoint_c == 10.0

@@ -120,6 +120,14 @@ class FakeHeater:
             ThermostatState(self.now(), setpoint_c, Mode.HEAT, SetpointSource.KNOB, None, None)
         )
 
+    def schedule(self, setpoint_c: float, next_c: float, in_s: float) -> None:
+        """The thermostat's schedule, announcing its next setpoint."""
+        self.events.put(
+            ThermostatState(
+                self.now(), setpoint_c, Mode.HEAT, SetpointSource.SCHEDULE, next_c, in_s
+            )
+        )
+
     def advance(self) -> None:
         """Step the room to now and, unless silent, report the sensors when a report is due."""
         now = self.now()

@@ -81,3 +81,16 @@ def test_a_job_store_from_a_newer_agent_stops_the_start_with_one_line(
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(AgentStartError, match=r"jobs.sqlite has schema version 99"):
         make_rig()
+
+
+def test_an_absurd_announced_setpoint_cannot_drive_heat_past_the_range(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()  # room: setpoints 5..28 °C
+    rig.heater.room.temp_c = 27.9
+    rig.heater.connect()
+    rig.heater.schedule(20.0, next_c=327.0, in_s=1200.0)
+    rig.run_for(1500.0)
+    announced = [r.target.next_setpoint for r in rig.reports if r.target and r.target.next_setpoint]
+    assert announced and max(c for _, c in announced) == 28.0
+    assert rig.heater.room.temp_c < 28.6, f"heated to {rig.heater.room.temp_c:.2f} °C"

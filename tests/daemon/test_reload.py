@@ -60,3 +60,26 @@ def test_sighup_setpoint_range_reaches_the_command_gate_and_home_assistant(
     assert loop.parts.uplink.gate.setpoint_range_c == (5.0, 24.0)
     assert loop.regulation.arbiter.setpoint_max_c == 24.0
     assert _climate_max_temp(rig) == 24.0, "discovery kept the old setpoint range"
+
+
+def test_a_reloaded_range_is_checked_against_the_max_temp_in_force(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    path = tmp_path / "agent.toml"
+    port = free_loopback_port()
+    _write_config(path, tmp_path, 26.0, port)
+    rig = make_rig(load_config(path), config_path=path)
+    rig.heater.connect()
+    rig.run_for(3.0)
+    # A file that raises max_temp_c too would pass its own checks; but max_temp_c waits for a
+    # restart, so a setpoint above the maximum in force (30 °C) must not apply now.
+    text = path.read_text(encoding="utf-8").replace(
+        "setpoint_max_c = 26.0", "setpoint_max_c = 40.0\nmax_temp_c = 45.0"
+    )
+    path.write_text(text, encoding="utf-8")
+    rig.agent.request_reload()
+    rig.run_for(2.0)
+    loop = rig.agent.loop
+    assert loop is not None and loop.parts.uplink is not None
+    assert loop.regulation.arbiter.setpoint_max_c == 26.0
+    assert loop.parts.uplink.gate.setpoint_range_c == (5.0, 26.0)

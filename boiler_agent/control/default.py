@@ -82,6 +82,11 @@ class ModelBased:
         self._recovering = False  # from a sudden fall until back at the reference
         self._boost = False
 
+    @property
+    def disturbed(self) -> bool:
+        """Recovering from a sudden fall (a hot-water draw): no rise is owed until it is over."""
+        return self._recovering
+
     def expected_rate_k_per_s(self, measured_c: float, power_w: float) -> float:
         """How fast the model says `power_w` warms the plant now (K/s; negative: it cools).
 

@@ -55,6 +55,10 @@ class SafetyLimits:
     cpu_margin_c: float = 10.0  # throttle within this of the CPU's critical temperature
     over_temp_hysteresis_k: float = 2.0  # over temperature lifts this far below the maximum...
     over_temp_hold_s: float = 300.0  # ...held this long
+    # A heater body this much warmer than the controlled temperature shows the heat is made and
+    # leaves the heater: a room or tank that still cools is losing more than the heater gives
+    # (a cold night, an open window, a hot-water draw), not a sensor that lost the heat.
+    heat_evidence_margin_k: float = 5.0
 
     def __post_init__(self) -> None:
         if not 300.0 <= self.runaway_window_s <= 3600.0:
@@ -112,6 +116,8 @@ class SafetyGuard:
         setpoint_c: float,
         mcu_fault: str | None = None,
         lease_lost: str | None = None,
+        heater_body_c: float | None = None,
+        disturbed: bool = False,
         cpu_temp_c: float | None = None,
         cpu_critical_c: float | None = None,
         plant_now_s: float | None = None,
@@ -128,6 +134,9 @@ class SafetyGuard:
         the temperature now; with it, runaway means "not rising as the model expects" (less
         than half of it), so an undersized heater on a cold night is not taken for a sensor that
         fell off. Without it (controllers with no model) the fixed `runaway_min_rise_k` applies.
+        No rise is expected while the controller recovers from a disturbance it detected
+        (`disturbed`: a draw that outruns the heater) or while the heater body shows the heat
+        being made (`heater_body_c` well above the controlled temperature).
         """
         plant_s = now_s if plant_now_s is None else plant_now_s
         events: list[SafetyEvent] = []
@@ -141,8 +150,18 @@ class SafetyGuard:
         if temp_c is not None and math.isfinite(temp_c):
             conditions[TripKind.OVER_TEMPERATURE] = self._over_temperature(now_s, temp_c)
             conditions[TripKind.FROZEN_SENSOR] = self._frozen(now_s, temp_c, power_fraction)
+            heat_shows = (
+                heater_body_c is not None
+                and math.isfinite(heater_body_c)
+                and heater_body_c - temp_c >= self.limits.heat_evidence_margin_k
+            )
             conditions[TripKind.RUNAWAY] = self._runaway(
-                plant_s, temp_c, power_fraction, setpoint_c, expected_rate_k_per_s
+                plant_s,
+                temp_c,
+                power_fraction,
+                setpoint_c,
+                expected_rate_k_per_s,
+                explained=disturbed or heat_shows,
             )
         throttle = self._cpu_throttle(cpu_temp_c, cpu_critical_c)
         conditions[TripKind.CPU_HOT] = (
@@ -243,11 +262,14 @@ class SafetyGuard:
         power_fraction: float,
         setpoint_c: float,
         expected_rate_k_per_s: float | None,
+        *,
+        explained: bool = False,
     ) -> str | None:
         limits = self.limits
         last, self._last_plant_s = self._last_plant_s, now_s
         heating_hard = power_fraction >= limits.runaway_heating_share
-        if not heating_hard or temp_c >= setpoint_c - limits.runaway_hysteresis_k:
+        below = temp_c < setpoint_c - limits.runaway_hysteresis_k
+        if not heating_hard or not below or explained:
             self._window_start = None  # nothing to expect
             return None
         if self._window_start is None:

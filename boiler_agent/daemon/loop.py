@@ -185,6 +185,7 @@ class ControlLoop:
                 mcu_shutdown=heater.shutdown,
                 cpu=self._cpu,
                 lease_lost=lease_lost,
+                heater_body_c=heater.temp_of(SensorKind.HEATER_BODY),
             )
             self.allowed = judgement.allowed
             if parts.uplink is not None:

@@ -102,6 +102,7 @@ class Regulation:
         mcu_shutdown: bool,
         cpu: tuple[float, float] | None,
         lease_lost: str | None = None,
+        heater_body_c: float | None = None,
     ) -> Judgement:
         guard = self.guard
         if guard is None:
@@ -118,6 +119,8 @@ class Regulation:
             plant_now_s=plant_now,
             expected_rate_k_per_s=self._expected_rate(temp_c, measured_w),
             lease_lost=lease_lost,
+            heater_body_c=heater_body_c,
+            disturbed=bool(getattr(self.controller, "disturbed", False)),
         )
         self._note_trips()
         return Judgement(verdict.allowed, verdict.events)

@@ -198,3 +198,28 @@ def test_a_sensor_is_judged_stuck_in_real_seconds_even_when_the_plant_runs_faste
     for second in range(3, 302):
         verdict = _check(guard, float(second), 15.0, power_fraction=1.0, plant_now_s=300.0 * second)
     assert TripKind.FROZEN_SENSOR in verdict.active  # 300 real seconds: it is stuck
+
+
+def _cooling_under_full_heat(guard: SafetyGuard, **kwargs: object) -> Verdict:
+    """Full heat for 700 s while the room still cools (loss larger than the heater)."""
+    temp = 15.0
+    verdict = _check(guard, 0.0, temp, power_fraction=1.0, expected_rate_k_per_s=5e-4, **kwargs)
+    for second in range(1, 701):
+        temp -= 0.0004
+        verdict = _check(
+            guard, float(second), temp, power_fraction=1.0, expected_rate_k_per_s=5e-4, **kwargs
+        )
+    return verdict
+
+
+def test_a_heater_body_that_shows_the_heat_explains_a_room_that_still_cools() -> None:
+    assert TripKind.RUNAWAY in _cooling_under_full_heat(SafetyGuard(LIMITS)).active
+    hot_body = _cooling_under_full_heat(SafetyGuard(LIMITS), heater_body_c=28.0)
+    assert TripKind.RUNAWAY not in hot_body.active
+    cold_body = _cooling_under_full_heat(SafetyGuard(LIMITS), heater_body_c=16.0)
+    assert TripKind.RUNAWAY in cold_body.active, "a body as cold as the room shows no heat"
+
+
+def test_a_draw_the_controller_recovers_from_is_not_a_runaway() -> None:
+    verdict = _cooling_under_full_heat(SafetyGuard(LIMITS), disturbed=True)
+    assert TripKind.RUNAWAY not in verdict.active

@@ -31,6 +31,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from boiler_agent.telemetry.client_types import (
+    MAX_PACKET_BYTES,
     ClientSettings,
     ClientStats,
     IncomingMessage,
@@ -40,6 +41,7 @@ from boiler_agent.telemetry.outbox import Outbox, Priority
 from boiler_agent.telemetry.sender import OutboxSender
 
 __all__ = [
+    "MAX_PACKET_BYTES",
     "ClientSettings",
     "ClientStats",
     "FleetClient",
@@ -118,6 +120,9 @@ class FleetClient:
         connect_properties = new_properties(PacketTypes.CONNECT)
         # A session that outlives short outages keeps our subscriptions and queued commands.
         connect_properties.SessionExpiryInterval = self.settings.session_expiry_s
+        # Bounded in bytes, not only in count: Mosquitto drops a larger message for us ("Dropping
+        # too large outgoing PUBLISH") and keeps the connection; paho itself would read any size.
+        connect_properties.MaximumPacketSize = self.settings.max_packet_bytes
         self._paho.connect_async(
             self.address.host,
             self.address.port,
@@ -295,6 +300,18 @@ class FleetClient:
     def _handle_message(
         self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage
     ) -> None:
+        if len(message.payload) > self.settings.max_packet_bytes:
+            # A broker that ignores our MaximumPacketSize: paho has read it, but nothing queues it.
+            self.stats.oversized += 1
+            if self.stats.oversized == 1:  # once per run: a flood must not flood the log too
+                log.warning(
+                    "MQTT: dropped a %d-byte message on %s (limit %d bytes); later ones are "
+                    "only counted",
+                    len(message.payload),
+                    message.topic,
+                    self.settings.max_packet_bytes,
+                )
+            return
         properties = message.properties
         response_topic = getattr(properties, "ResponseTopic", None) if properties else None
         correlation = getattr(properties, "CorrelationData", None) if properties else None

@@ -12,6 +12,12 @@ from paho.mqtt.properties import Properties
 
 from boiler_agent.telemetry.config import BrokerUrl
 
+# The largest MQTT packet the agent takes (the v5 MaximumPacketSize it announces on CONNECT):
+# a compliant broker drops a larger message for us instead of sending it, so paho never reads it
+# into memory. Commands are at most 4 KiB and offers 64 KiB; the room above is for job
+# hand-offs that will carry checkpoints of up to about 1 MiB.
+MAX_PACKET_BYTES = 2 * 1024 * 1024
+
 
 @dataclass(frozen=True)
 class ClientSettings:
@@ -29,6 +35,7 @@ class ClientSettings:
     window: int = 256  # rows handed to paho and not yet acknowledged
     historical_after_s: float = 30.0  # a replayable row sent later than this is `historical`
     reconnect_max_s: int = 30
+    max_packet_bytes: int = MAX_PACKET_BYTES  # announced on CONNECT, checked on every message
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,7 @@ class ClientStats:
     acked: int = 0
     refused: int = 0  # the broker answered a publish with a failure reason (e.g. ACL)
     unhandled: int = 0  # messages matching no current subscription (a stale session's)
+    oversized: int = 0  # messages over max_packet_bytes that a broker sent anyway: dropped
     last_error: str | None = None
     refused_reasons: dict[str, int] = field(default_factory=dict)
 

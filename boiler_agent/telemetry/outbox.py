@@ -9,8 +9,10 @@ Order and fairness: rows are sent by priority class, then in insertion order. Ev
 state and birth, which come before telemetry and job traffic, so a day of backlogged telemetry
 never delays a safety trip. Within one class the order is the order of `put`.
 
-Bounds: total payload bytes and age. When either is exceeded the oldest rows are dropped
-first, whatever their class, and every drop is counted by reason in a persisted counter.
+Bounds: total payload bytes and age. When the outbox is full, bulk rows (telemetry, job
+traffic) are dropped first, then state, events last, the oldest first within a class; rows past
+the age bound are dropped whatever their class. Every drop is counted by reason in a persisted
+counter.
 
 Sequence numbers: `put_numbered` stores the row with its stream and number in one insert. The
 next number of a stream is one past the highest of (the numbers still in the table, the number
@@ -58,6 +60,8 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
+DROP_PAGE_ROWS = 256  # rows looked at per query when the outbox is full
+
 # Migration i takes a file from schema version i to i+1 (runtime/sqlite_schema.py):
 # append a step for every change, never edit one that has shipped.
 MIGRATIONS = (SCHEMA_V1,)
@@ -255,16 +259,36 @@ class Outbox:
             )
 
     def _drop_oldest_until_within_size(self) -> None:
+        """Drop bulk rows first, then state, events last; the oldest first within a class.
+
+        Only as many rows as the excess needs: a safety trip must outlive a day of telemetry.
+        """
         dropped = 0
-        while self._queued_bytes > self.max_bytes:
-            rows = self._db.execute(
-                "DELETE FROM messages WHERE id IN (SELECT id FROM messages ORDER BY id LIMIT 256)"
-                " RETURNING stream, seq, LENGTH(payload)"
-            ).fetchall()
-            if not rows:
-                break
-            dropped += len(rows)
-            self._forget(rows)
+        for priority in sorted(Priority, reverse=True):
+            while self._queued_bytes > self.max_bytes:
+                # The (priority, id) index serves this page; the sizes say where to stop.
+                candidates = self._db.execute(
+                    "SELECT id, LENGTH(payload) FROM messages WHERE priority = ?"
+                    " ORDER BY id LIMIT ?",
+                    (int(priority), DROP_PAGE_ROWS),
+                ).fetchall()
+                if not candidates:
+                    break
+                excess = self._queued_bytes - self.max_bytes
+                chosen: list[int] = []
+                for row_id, size in candidates:
+                    chosen.append(int(row_id))
+                    excess -= int(size)
+                    if excess <= 0:
+                        break
+                marks = ",".join("?" * len(chosen))
+                rows = self._db.execute(
+                    f"DELETE FROM messages WHERE id IN ({marks})"
+                    " RETURNING stream, seq, LENGTH(payload)",
+                    chosen,
+                ).fetchall()
+                dropped += len(rows)
+                self._forget(rows)
         self._count_drops("size", dropped)
 
     # -- sending ----------------------------------------------------------------------------

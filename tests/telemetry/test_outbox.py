@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -123,3 +124,25 @@ def test_numbering_continues_after_every_row_left_the_outbox(tmp_path: Path) -> 
     reopened.ack(m.id for m in reopened.batch(100))
     reopened.close()
     assert Outbox(path).put_numbered("events", "e", lambda n: b"x") == 30
+
+
+def test_a_full_outbox_drops_bulk_first_then_state_and_events_last(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "o.sqlite", max_bytes=2000)
+    classes = (Priority.EVENT, Priority.BULK, Priority.BULK, Priority.STATE, Priority.BULK)
+    for i in range(400):  # 10 bytes each: 4000 bytes offered to a 2000-byte outbox
+        priority = classes[i % len(classes)]
+        box.put(f"t/{priority.name}", f"{priority.name[0]}{i:09d}".encode(), priority=priority)
+        kept = Counter(row.priority for row in box.batch(1000))
+        if kept[Priority.BULK]:
+            assert kept[Priority.EVENT] == sum(1 for j in range(i + 1) if j % 5 == 0), (
+                f"an event was dropped while {kept[Priority.BULK]} bulk rows were kept"
+            )
+    rows = box.batch(1000)
+    stats = box.stats()
+    assert stats.queued_bytes <= 2000
+    assert stats.dropped["size"] == 400 - stats.queued
+    events = [m.payload for m in rows if m.priority == Priority.EVENT]
+    assert len(events) == 80  # every event survived
+    # What is left of each class is its newest rows, still in order.
+    bulk = [int(m.payload[1:]) for m in rows if m.priority == Priority.BULK]
+    assert bulk == sorted(bulk)

@@ -321,6 +321,22 @@ def test_unit_runs_the_agent_as_a_watched_notify_daemon(service: dict[str, list[
     assert _one(service, "KillMode") == "mixed"
 
 
+def test_the_agents_worst_stop_fits_the_units_stop_timeout(service: dict[str, list[str]]) -> None:
+    from boiler_agent.daemon.supervisor import STOP_BUDGET_S
+
+    # The agent's own budget for every phase of its stop, with a margin for the interpreter.
+    assert float(_one(service, "TimeoutStopSec")) - 3.0 >= STOP_BUDGET_S
+
+
+def test_unit_memory_is_bounded_and_an_oom_kill_takes_a_worker_not_the_unit(
+    service: dict[str, list[str]],
+) -> None:
+    assert _one(service, "MemoryHigh").endswith("%")
+    assert _one(service, "MemoryMax").endswith("%")
+    assert int(_one(service, "MemoryHigh")[:-1]) < int(_one(service, "MemoryMax")[:-1]) <= 90
+    assert _one(service, "OOMPolicy") == "continue"
+
+
 def test_unit_directories_and_environment_match_the_agent(service: dict[str, list[str]]) -> None:
     for key in ("StateDirectory", "CacheDirectory", "RuntimeDirectory", "ConfigurationDirectory"):
         assert _one(service, key) == "boiler-agent", key

@@ -16,7 +16,7 @@ from boiler_agent.compute.scheduler import FillerJob, JobScheduler
 from boiler_agent.compute.store import JobStore
 from boiler_agent.config import AgentConfig
 from boiler_agent.daemon.clocks import Clocks
-from boiler_agent.daemon.energy import EnergyCounter
+from boiler_agent.daemon.energy import EnergyCounter, Submit
 from boiler_agent.daemon.heater_side import HeaterPort, HeaterSide
 from boiler_agent.daemon.power_stage import PowerStage, probe_frequency_knob
 from boiler_agent.daemon.uplink import Uplink, UplinkSettings
@@ -65,9 +65,10 @@ def assemble(
     boot_id: str,
     link: HeaterPort | None = None,
     pool: Pool | None = None,
+    submit_write: Submit | None = None,
 ) -> Parts:
     """Every part, built and connected; nothing started (no thread, no connection yet)."""
-    energy = EnergyCounter(config.state_dir / "energy.json")
+    energy = EnergyCounter(config.state_dir / "energy.json", submit_write)
     if link is None:
         link = HeaterLink(
             config.serial.port,

@@ -1,7 +1,9 @@
 """Energy counters that survive restarts: all the heat made, and the share that was wanted.
 
 Kept in a small JSON file, written atomically (temporary file, fsync, rename) at most once a
-minute and at stop: a crash loses at most a minute of counting, never the file.
+minute and at stop: a crash loses at most a minute of counting, never the file. The periodic
+writes go to a background writer when one is given (`submit`), so the fsync never holds up the
+control loop.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -16,9 +19,13 @@ log = logging.getLogger(__name__)
 SAVE_EVERY_S = 60.0
 
 
+Submit = Callable[[str, Callable[[], None]], None]  # BackgroundWriter.submit
+
+
 class EnergyCounter:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, submit: Submit | None = None) -> None:
         self.path = path
+        self._submit = submit
         self.total_kwh = 0.0
         self.wanted_kwh = 0.0
         self._saved_at: float | None = None
@@ -40,16 +47,25 @@ class EnergyCounter:
         if wanted:
             self.wanted_kwh += kwh
         if self._saved_at is None or now_s - self._saved_at >= SAVE_EVERY_S:
-            self.save(now_s)
+            self._saved_at = now_s
+            if self._submit is None:
+                self.save(now_s)
+            else:
+                values = {"total_kwh": self.total_kwh, "wanted_kwh": self.wanted_kwh}
+                self._submit("energy", lambda: self._write(values))
 
     def save(self, now_s: float | None = None) -> None:
+        """Write the counters now, on the caller's thread (at stop)."""
+        self._write({"total_kwh": self.total_kwh, "wanted_kwh": self.wanted_kwh})
+        self._saved_at = now_s
+
+    def _write(self, values: dict[str, float]) -> None:
         temporary = self.path.with_suffix(".tmp")
         try:
             with temporary.open("w", encoding="utf-8") as file:
-                json.dump({"total_kwh": self.total_kwh, "wanted_kwh": self.wanted_kwh}, file)
+                json.dump(values, file)
                 file.flush()
                 os.fsync(file.fileno())
             temporary.replace(self.path)
         except OSError as error:
             log.warning("could not save the energy counters to %s: %s", self.path, error)
-        self._saved_at = now_s

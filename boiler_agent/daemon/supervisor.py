@@ -20,6 +20,7 @@ from boiler_agent.compute.pool import Pool, WorkerState
 from boiler_agent.config import AgentConfig
 from boiler_agent.control.safety import LATCHED, TripKind
 from boiler_agent.daemon.assembly import assemble
+from boiler_agent.daemon.background_writer import BackgroundWriter
 from boiler_agent.daemon.clocks import Clocks
 from boiler_agent.daemon.heater_side import HeaterPort
 from boiler_agent.daemon.lock import AgentStartError, StateDirLock, ensure_writable
@@ -35,8 +36,12 @@ from boiler_agent.runtime.status_model import AgentStatus, StatusError
 
 log = logging.getLogger(__name__)
 
-SHUTDOWN_CHECKPOINT_S = 10.0  # of TimeoutStopSec=30: workers stop at a chunk boundary first
-FLUSH_S = 10.0
+# The whole stop's budget (the unit's TimeoutStopSec=30, less a margin) and each phase's cap.
+STOP_BUDGET_S = 25.0
+SHUTDOWN_CHECKPOINT_S = 10.0  # workers stop at a chunk boundary, with a checkpoint
+POOL_CLOSE_S = 5.0
+WRITER_FLUSH_S = 2.0
+FLUSH_S = 8.0  # the outbox's last messages to the broker
 STOP_POLL_S = 0.05
 STATUS_FILE_EVERY_S = 2.0
 CONTROL_ANSWER_S = 5.0
@@ -75,6 +80,7 @@ class Supervisor:
         self._control_server: ControlServer | None = None
         self._status_file = StatusFile(config.status_state_file)
         self._status_file_due = 0.0
+        self._writer = BackgroundWriter()
         self.loop: ControlLoop | None = None
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -174,42 +180,54 @@ class Supervisor:
                 on_period(report)
 
     def shutdown(self) -> None:
-        """Checkpoint the workers, publish offline, flush the outbox; within TimeoutStopSec."""
+        """Checkpoint the workers, publish offline, flush the outbox: all within STOP_BUDGET_S.
+
+        Every phase takes at most its own cap and what is left of the budget, so the worst
+        case fits TimeoutStopSec (a test checks the two against each other): a stop that
+        overran would be SIGKILLed mid-checkpoint.
+        """
         loop = self.loop
         if loop is None or loop.state in ("stopping", "stopped"):
             return
+        deadline = self.clocks.monotonic() + STOP_BUDGET_S
+
+        def left(cap: float) -> float:
+            return max(0.0, min(cap, deadline - self.clocks.monotonic()))
+
         parts = loop.parts
         loop.state = "stopping"
         self.notifier.stopping("stopping: checkpointing workers, flushing telemetry")
         log.info("stopping (%s): checkpointing workers", self.stop_reason or "end of run")
+        heater = parts.heater
+        if heater.accepted is not None:
+            heater.link.heartbeat(0.0, 0.0)  # no lease: the MCU stops granting heat now
         parts.power.loop.release()  # a paused (SIGSTOPped) worker could not checkpoint
         scheduler = parts.scheduler
         scheduler.set_active(0)
         if parts.feed is not None:
             parts.feed.leave()  # offers now go to the pool's other heaters
-        deadline = self.clocks.monotonic() + SHUTDOWN_CHECKPOINT_S
+        checkpoints_by = self.clocks.monotonic() + left(SHUTDOWN_CHECKPOINT_S)
         busy = (WorkerState.RUNNING, WorkerState.STOPPING)
         # Until every worker has reported its stop checkpoint (stored by the scheduler's tick).
-        while self.clocks.monotonic() < deadline and any(
+        while self.clocks.monotonic() < checkpoints_by and any(
             worker.state in busy for worker in scheduler.pool.workers
         ):
             scheduler.tick(STOP_POLL_S)
-        scheduler.pool.close()
-        heater = parts.heater
-        if heater.accepted is not None:
-            heater.link.heartbeat(0.0, 0.0)  # no lease: the MCU stops granting heat now
+        scheduler.pool.close(timeout_s=left(POOL_CLOSE_S))
         heater.link.close()
+        # The writer's queued writes first: an older energy snapshot must not land after the last.
+        self._writer.close(timeout_s=left(WRITER_FLUSH_S))
         parts.energy.save()
         if parts.uplink is not None:
             parts.uplink.publish_event("agent_stopping", self.stop_reason or "stop")
             loop.publish_telemetry()
-            if not parts.uplink.stop(flush_timeout_s=FLUSH_S):
+            if not parts.uplink.stop(flush_timeout_s=left(FLUSH_S)):
                 log.warning("outbox not empty at stop: the rest leaves with the next start")
         loop.jobs_done_at_stop = loop.jobs_done
         scheduler.store.close()
         loop.state = "stopped"
         loop.latest = loop.snapshot()
-        self._write_status(loop.status())
+        self._write_status_now(loop.status())
         if self._status_server is not None:
             self._status_server.stop()
         if self._control_server is not None:
@@ -258,12 +276,14 @@ class Supervisor:
         return self._started().status()
 
     def _write_status(self, status: AgentStatus) -> None:
-        # The file is the operator's fallback view: paced in real seconds (an fsync each), so a
-        # loop on a simulated clock does not write it hundreds of times a second.
+        """Every STATUS_FILE_EVERY_S, on the writer thread: the loop never waits on an fsync."""
         now = time.monotonic()
-        if now < self._status_file_due and status.state not in ("stopping", "stopped"):
+        if now < self._status_file_due:
             return
         self._status_file_due = now + STATUS_FILE_EVERY_S
+        self._writer.submit("status", lambda: self._write_status_now(status))
+
+    def _write_status_now(self, status: AgentStatus) -> None:
         try:
             self._status_file.write(status)
         except (OSError, StatusError) as error:

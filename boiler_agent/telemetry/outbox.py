@@ -20,6 +20,10 @@ recorded when rows of that stream were deleted); every deletion records it in th
 transaction. So a number is never used twice nor skipped, across crashes and restarts, without
 a second write per message (a counter row updated per message costed a third of a put).
 
+A failing disk (full, I/O errors) never raises into the callers: `put` drops the message, counts
+it (reason `write_failed`, persisted once the disk takes writes again) and says so once per
+outage; the real SQLite error is what is logged.
+
 Durability: WAL with synchronous=NORMAL survives a crash or a kill of the agent (SQLite's
 guarantee for WAL); a power cut may lose the last transactions. FULL would cost one fsync per
 message on the heater's flash, for telemetry that is superseded every few seconds.
@@ -27,17 +31,21 @@ message on the heater's flash, for telemetry that is superseded every few second
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from boiler_agent.runtime.sqlite_schema import migrate
+from boiler_agent.telemetry.outage import Outage
+
+log = logging.getLogger(__name__)
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -60,6 +68,8 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
+NOT_STORED = -1  # what `put` and `put_numbered` return for a message the disk did not take
+WRITE_FAILED = "write_failed"  # the drop reason of those messages
 DROP_PAGE_ROWS = 256  # rows looked at per query when the outbox is full
 
 # Migration i takes a file from schema version i to i+1 (runtime/sqlite_schema.py):
@@ -130,6 +140,10 @@ class Outbox:
         self._queued_bytes = 0
         self._recount_bytes()
         self._next: dict[str, int] = {}  # stream -> next number, loaded on first use
+        self._outage = Outage(f"outbox {path}", log)
+        self._unrecorded_failures = 0  # dropped while the disk took no writes, not yet persisted
+        self._last_stats = OutboxStats(0, 0, None, {})  # reported while the file cannot be read
+        self._last_drops: list[Any] = []
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -144,9 +158,22 @@ class Outbox:
         correlation: bytes | None = None,
         replayable: bool = False,
     ) -> int:
-        """Store one message; a retained message replaces unsent ones on the same topic."""
-        with self._lock, self._transaction():
-            return self._insert(topic, payload, priority, qos, retain, correlation, replayable)
+        """Store one message; a retained message replaces unsent ones on the same topic.
+
+        Returns its row id, or NOT_STORED when the disk failed (the message is dropped, counted).
+        """
+        with self._lock:
+            try:
+                with self._transaction():
+                    row_id = self._insert(
+                        topic, payload, priority, qos, retain, correlation, replayable
+                    )
+                    self._record_failures()
+            except sqlite3.DatabaseError as error:
+                self._write_failed(error)
+                return NOT_STORED
+            self._write_succeeded()
+            return row_id
 
     def put_numbered(
         self,
@@ -160,16 +187,24 @@ class Outbox:
     ) -> int:
         """Allocate the next number of `counter` and store `build(number)` atomically.
 
-        Returns the number. `build` must not raise for a valid number; if it does, nothing is
-        stored and the number is not used.
+        Returns the number, or NOT_STORED when the disk failed: the message is dropped and
+        counted, and its number is given to the next message (the stream has no gap). `build`
+        must not raise for a valid number; if it does, nothing is stored and the number is not
+        used.
         """
         with self._lock:
-            number = self._next_number(counter)
-            with self._transaction():
-                payload = build(number)
-                self._insert(
-                    topic, payload, priority, qos, False, None, replayable, (counter, number)
-                )
+            try:
+                number = self._next_number(counter)
+                with self._transaction():
+                    payload = build(number)
+                    self._insert(
+                        topic, payload, priority, qos, False, None, replayable, (counter, number)
+                    )
+                    self._record_failures()
+            except sqlite3.DatabaseError as error:
+                self._write_failed(error)
+                return NOT_STORED
+            self._write_succeeded()
             self._next[counter] = number + 1
             return number
 
@@ -249,6 +284,20 @@ class Outbox:
         row_id = cursor.lastrowid
         assert row_id is not None
         return row_id
+
+    def _write_failed(self, error: sqlite3.DatabaseError) -> None:
+        if isinstance(error, sqlite3.ProgrammingError | sqlite3.IntegrityError):
+            raise error  # our bug (a closed outbox, a broken constraint), not the disk's
+        self._unrecorded_failures += 1
+        self._outage.failed(error, "messages are dropped and counted")
+
+    def _record_failures(self) -> None:
+        """In the transaction of a write that worked: persist the drops of the outage before."""
+        self._count_drops(WRITE_FAILED, self._unrecorded_failures)
+
+    def _write_succeeded(self) -> None:
+        self._unrecorded_failures = 0  # committed with the write
+        self._outage.recovered()
 
     def _count_drops(self, reason: str, count: int) -> None:
         if count:
@@ -361,29 +410,48 @@ class Outbox:
     # -- reporting --------------------------------------------------------------------------
 
     def stats(self) -> OutboxStats:
-        """Counts for telemetry and status (counting the rows reads the whole table)."""
-        with self._lock:
-            count, oldest = self._db.execute(
-                "SELECT COUNT(*), MIN(created) FROM messages"
-            ).fetchone()
-        return OutboxStats(
+        """Counts for telemetry and status (counting the rows reads the whole table).
+
+        A database that cannot be read gives the last counts it gave: reporting must not raise.
+        """
+        try:
+            with self._lock:
+                count, oldest = self._db.execute(
+                    "SELECT COUNT(*), MIN(created) FROM messages"
+                ).fetchone()
+        except sqlite3.OperationalError as error:
+            log.debug("outbox: cannot count the rows: %s", error)
+            return replace(self._last_stats, dropped=self.dropped())
+        self._last_stats = OutboxStats(
             queued=int(count),
             queued_bytes=self._queued_bytes,
             oldest_age_s=None if oldest is None else max(0.0, self._clock() - float(oldest)),
             dropped=self.dropped(),
         )
+        return self._last_stats
 
     def dropped(self) -> dict[str, int]:
         """Messages dropped over the outbox's life, by reason (cheap: one small table)."""
-        with self._lock:
-            drops = self._db.execute(
-                "SELECT name, value FROM counters WHERE name LIKE 'dropped:%'"
-            ).fetchall()
-        return {name.split(":", 1)[1]: int(value) for name, value in drops}
+        try:
+            with self._lock:
+                drops = self._db.execute(
+                    "SELECT name, value FROM counters WHERE name LIKE 'dropped:%'"
+                ).fetchall()
+        except sqlite3.OperationalError as error:
+            log.debug("outbox: cannot read the drop counters: %s", error)
+            drops = self._last_drops
+        self._last_drops = drops
+        counts = {name.split(":", 1)[1]: int(value) for name, value in drops}
+        if self._unrecorded_failures:  # not on disk yet: the disk took no writes
+            counts[WRITE_FAILED] = counts.get(WRITE_FAILED, 0) + self._unrecorded_failures
+        return counts
 
     def empty(self) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
+        try:
+            with self._lock:
+                return self._db.execute("SELECT 1 FROM messages LIMIT 1").fetchone() is None
+        except sqlite3.OperationalError:
+            return False  # unknown: what is there stays for the next start
 
     def close(self) -> None:
         with self._lock:
@@ -396,11 +464,15 @@ class Outbox:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
-            self._recount_bytes()
+            # SQLite has already rolled back after some errors (a full disk among them): a
+            # ROLLBACK then fails with "no transaction is active" and would hide the real error.
+            with suppress(sqlite3.Error):
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                self._recount_bytes()
             raise
-        self._db.execute("COMMIT")
 
     def _recount_bytes(self) -> None:
         row = self._db.execute("SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM messages").fetchone()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from boiler_agent.telemetry.client_types import ClientSettings, ClientStats, new_properties
+from boiler_agent.telemetry.outage import Outage
 from boiler_agent.telemetry.outbox import Outbox, OutboxMessage
 
 # The operator knows one MQTT client, whichever of its threads speaks.
@@ -54,6 +56,7 @@ class OutboxSender:
         self._in_flight: dict[int, OutboxMessage] = {}  # paho mid -> row; sender thread only
         self._after: dict[int, int] = {}  # priority -> highest row id handed out
         self._thread: threading.Thread | None = None
+        self._storage = Outage(f"MQTT sender: outbox {outbox.path}", log)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
@@ -89,6 +92,11 @@ class OutboxSender:
                 if time.monotonic() >= next_expiry:
                     self._outbox.expire()
                     next_expiry = time.monotonic() + 60.0
+                self._storage.recovered()
+            except sqlite3.OperationalError as error:
+                # A full or failing disk: said once per outage, not a traceback a second.
+                self._storage.failed(error, "sending and acknowledging wait")
+                time.sleep(1.0)
             except Exception:
                 # The disk or the database failed: say so, keep the loop, try again later.
                 log.exception("MQTT: sender step failed")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -146,3 +147,40 @@ def test_a_full_outbox_drops_bulk_first_then_state_and_events_last(tmp_path: Pat
     # What is left of each class is its newest rows, still in order.
     bulk = [int(m.payload[1:]) for m in rows if m.priority == Priority.BULK]
     assert bulk == sorted(bulk)
+
+
+def _fill_the_disk(box: Outbox) -> None:
+    """SQLite's page limit stands for a full disk: no page more can be written."""
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count = {pages}")
+
+
+def test_a_full_disk_drops_and_counts_messages_and_never_raises(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    box = Outbox(tmp_path / "o.sqlite")
+    box.put("t", b"before")
+    _fill_the_disk(box)
+    with caplog.at_level(logging.WARNING, logger="boiler_agent.telemetry.outbox"):
+        for i in range(50):
+            box.put("t", b"x" * 4000)
+            box.put_numbered("telemetry", "t", lambda n: b"y" * 4000)
+            box.put("e", f"event {i}".encode(), priority=Priority.EVENT)
+    failed = box.stats().dropped.get("write_failed", 0)
+    assert failed > 0, box.stats()
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(errors) == 1, [r.getMessage() for r in errors]  # once per outage
+    assert "database or disk is full" in errors[0].getMessage()
+    assert "cannot rollback" not in errors[0].getMessage()
+    # The numbering skips nothing: a number whose message was dropped is used again.
+    stored = [m for m in box.batch(1000) if m.topic == "t" and m.payload.startswith(b"y")]
+    numbers_used = len(stored)
+    assert box.peek_counter("telemetry") == numbers_used
+
+    box._db.execute("PRAGMA max_page_count = 1073741823")  # room again
+    with caplog.at_level(logging.INFO, logger="boiler_agent.telemetry.outbox"):
+        box.put("t", b"after")
+    assert [m.payload for m in box.batch(1000)][-1] == b"after"
+    assert any("works again after" in r.getMessage() for r in caplog.records)
+    box.close()
+    assert Outbox(tmp_path / "o.sqlite").dropped()["write_failed"] == failed  # persisted

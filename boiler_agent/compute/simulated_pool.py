@@ -48,6 +48,7 @@ class SimulatedPool:
         self.sleep = sleep
         self.workers = [SimulatedWorker(index) for index in range(size)]
         self.crashes_injected = 0
+        self.broken = False  # a fault to inject: every task crashes its worker at once
         self._last = clock()
         self._pending: list[WorkerEvent] = []
 
@@ -86,6 +87,10 @@ class SimulatedPool:
     def poll(self, timeout_s: float) -> list[WorkerEvent]:
         if timeout_s > 0:
             self.sleep(timeout_s)
+        if self.broken:  # before any CPU time is counted: a broken task makes no heat
+            for worker in self.workers:
+                if worker.task is not None:
+                    self.crash(worker.index)
         self._burn()
         events, self._pending = self._pending, []
         for worker in self.workers:

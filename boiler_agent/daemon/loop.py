@@ -26,6 +26,7 @@ from boiler_agent.control.setpoint import Target
 from boiler_agent.daemon.assembly import Parts
 from boiler_agent.daemon.birth import birth_payload
 from boiler_agent.daemon.clocks import Clocks
+from boiler_agent.daemon.heat_watch import HeatWatch
 from boiler_agent.daemon.heater_events import HeaterEvents
 from boiler_agent.daemon.lease_watch import LeaseWatch
 from boiler_agent.daemon.regulation import Regulation
@@ -111,6 +112,7 @@ class ControlLoop:
             TripRecord(self.config.state_dir),
         )
         self.lease_watch = LeaseWatch()
+        self.heat_watch = HeatWatch()
         self._resets: queue.SimpleQueue[ResetRequest] = queue.SimpleQueue()
         self._lease_granted = False
         self.heater_events = HeaterEvents(parts, self.regulation, clocks, self._birth_of)
@@ -191,7 +193,10 @@ class ControlLoop:
             if parts.uplink is not None:
                 parts.uplink.publish_safety_events(judgement.events)
         demand = regulation.demand_w
-        self.measured_w = parts.power.loop.step(demand * self.allowed, now).measured_w
+        request = demand * self.allowed
+        self.measured_w = parts.power.loop.step(request, now).measured_w
+        if self.heat_watch.check(request, self.measured_w, now):
+            self._say_heat_problem()
         lease: float | None = None
         identity = heater.accepted
         if identity is not None:
@@ -234,6 +239,18 @@ class ControlLoop:
             self.notifier.status(status_line(status))
             if self.on_status is not None:
                 self.on_status(status)
+
+    def _say_heat_problem(self) -> None:
+        problem = self.heat_watch.problem
+        if problem is not None:
+            log.error("no heat: %s", problem)
+        else:
+            log.info("heat is made again")
+        if self.parts.uplink is not None:
+            if problem is not None:
+                self.parts.uplink.publish_event("fault", "no_heat", message=problem[:200])
+            else:
+                self.parts.uplink.publish_event("fault", "heat_back")
 
     # -- safety resets ------------------------------------------------------------------------
 
@@ -396,6 +413,7 @@ class ControlLoop:
             trips=dict(self.regulation.trips),
             energy_total_kwh=parts.energy.total_kwh,
             energy_wanted_kwh=parts.energy.wanted_kwh,
+            heat_problem=self.heat_watch.problem,
             telemetry_sent=self.telemetry_sent,
         )
 

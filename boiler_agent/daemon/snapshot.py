@@ -83,6 +83,7 @@ class Snapshot:
     energy_total_kwh: float = 0.0
     energy_wanted_kwh: float = 0.0
     telemetry_sent: int = 0
+    heat_problem: str | None = None  # heat asked for and allowed, none made (HeatWatch)
     power_estimated: bool = True  # the power is a model of CPU time until a meter is wired
 
 
@@ -199,6 +200,7 @@ def agent_status(snapshot: Snapshot) -> AgentStatus:
         broker=broker,
         safety_trips=[f"{kind}: {reason}" for kind, reason in sorted(snapshot.trips.items())],
         energy_kwh=round(snapshot.energy_total_kwh, 4),
+        heat_problem=snapshot.heat_problem,
     )
 
 

@@ -75,6 +75,9 @@ class AgentStatus(BaseModel):
     )
     safety_trips: list[str] = Field(default_factory=list, description="active trips, reasons")
     energy_kwh: float = 0.0
+    heat_problem: str | None = Field(
+        default=None, description="why no heat is made although it is asked for and allowed"
+    )
 
 
 def parse_status(data: bytes | str, source: str) -> AgentStatus:

@@ -35,6 +35,8 @@ def status_line(status: AgentStatus) -> str:
     parts: list[str] = []
     if status.safety_trips:
         parts.append("TRIP " + "; ".join(status.safety_trips))  # first: what matters most
+    if status.heat_problem:
+        parts.append("NO HEAT " + status.heat_problem)
     controlled = _controlled(status)
     if controlled is not None:
         label, value = controlled
@@ -101,6 +103,7 @@ def _rows(status: AgentStatus, age: float) -> list[tuple[str, str, str]]:
         ("link", _link(status.link, age), "" if status.link.get("state") == "up" else "yellow"),
         ("broker", _broker(status.broker), "" if connected else "yellow"),
         ("safety", safety, "bold red" if status.safety_trips else ""),
+        ("heat", status.heat_problem or "ok", "bold red" if status.heat_problem else ""),
         ("energy", f"{status.energy_kwh:.3f} kWh", ""),
     ]
     return rows

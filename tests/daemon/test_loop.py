@@ -94,3 +94,21 @@ def test_an_absurd_announced_setpoint_cannot_drive_heat_past_the_range(
     announced = [r.target.next_setpoint for r in rig.reports if r.target and r.target.next_setpoint]
     assert announced and max(c for _, c in announced) == 28.0
     assert rig.heater.room.temp_c < 28.6, f"heated to {rig.heater.room.temp_c:.2f} °C"
+
+
+def test_a_heater_that_cannot_make_heat_says_so_and_says_when_it_can_again(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig()
+    rig.heater.connect()
+    rig.heater.knob(21.0)
+    rig.run_for(30.0)
+    assert rig.pool.busy_cpu_seconds() > 0
+    rig.pool.broken = True  # every worker dies at once and its replacement will not start
+    rig.run_for(65.0)
+    status = rig.agent.status()
+    assert status.heat_problem is not None and "made 0 W" in status.heat_problem
+    assert "NO HEAT" in rig.agent.loop.status_line()  # type: ignore[union-attr]
+    rig.pool.broken = False
+    rig.run_for(30.0)
+    assert rig.agent.status().heat_problem is None

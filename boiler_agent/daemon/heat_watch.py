@@ -7,6 +7,12 @@ this turns it into an event, a status line and a telemetry flag, and says when i
 
 from __future__ import annotations
 
+import logging
+
+from boiler_agent.daemon.uplink import Uplink
+
+log = logging.getLogger(__name__)
+
 NO_HEAT_AFTER_S = 60.0  # asked and allowed, nothing made, this long (real seconds)
 MADE_SHARE = 0.05  # less than this share of the request counts as nothing
 
@@ -33,3 +39,16 @@ class HeatWatch:
             )
             return True
         return False
+
+    def announce(self, uplink: Uplink | None) -> None:
+        """Say what changed: in the log and as an event."""
+        problem = self.problem
+        if problem is not None:
+            log.error("no heat: %s", problem)
+        else:
+            log.info("heat is made again")
+        if uplink is not None:
+            if problem is not None:
+                uplink.publish_event("fault", "no_heat", message=problem[:200])
+            else:
+                uplink.publish_event("fault", "heat_back")

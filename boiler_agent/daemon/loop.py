@@ -12,7 +12,6 @@ they run on their own threads and only exchange queued values with this one.
 from __future__ import annotations
 
 import logging
-import queue
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -32,6 +31,7 @@ from boiler_agent.daemon.lease_watch import LeaseWatch
 from boiler_agent.daemon.regulation import Regulation
 from boiler_agent.daemon.reload import reload_config
 from boiler_agent.daemon.remote import RemoteCommands
+from boiler_agent.daemon.resets import ResetQueue
 from boiler_agent.daemon.snapshot import (
     JobCounts,
     LinkHealth,
@@ -57,14 +57,6 @@ log = logging.getLogger(__name__)
 
 TURN_S = 0.1  # between periods: duty windows and worker messages
 STATUS_EVERY_S = 2.0
-
-
-@dataclass(frozen=True)
-class ResetRequest:
-    kinds: set[TripKind] | None  # None: every latched trip
-    by: str
-    why: str
-    done: Future[list[str]]
 
 
 @dataclass(frozen=True)
@@ -113,7 +105,7 @@ class ControlLoop:
         )
         self.lease_watch = LeaseWatch()
         self.heat_watch = HeatWatch()
-        self._resets: queue.SimpleQueue[ResetRequest] = queue.SimpleQueue()
+        self.resets = ResetQueue()
         self._lease_granted = False
         self.heater_events = HeaterEvents(parts, self.regulation, clocks, self._birth_of)
         self.remote = (
@@ -142,7 +134,7 @@ class ControlLoop:
         now = self.clocks.monotonic()
         self.heater_events.handle(now)
         self._apply_commands()
-        self._apply_resets(now)
+        self.resets.apply(now, self.regulation, self.parts.uplink)
         report = None
         if now >= self._next_period:
             report = self.period(now, self.clocks.plant_now())
@@ -196,7 +188,7 @@ class ControlLoop:
         request = demand * self.allowed
         self.measured_w = parts.power.loop.step(request, now).measured_w
         if self.heat_watch.check(request, self.measured_w, now):
-            self._say_heat_problem()
+            self.heat_watch.announce(parts.uplink)
         lease: float | None = None
         identity = heater.accepted
         if identity is not None:
@@ -240,18 +232,6 @@ class ControlLoop:
             if self.on_status is not None:
                 self.on_status(status)
 
-    def _say_heat_problem(self) -> None:
-        problem = self.heat_watch.problem
-        if problem is not None:
-            log.error("no heat: %s", problem)
-        else:
-            log.info("heat is made again")
-        if self.parts.uplink is not None:
-            if problem is not None:
-                self.parts.uplink.publish_event("fault", "no_heat", message=problem[:200])
-            else:
-                self.parts.uplink.publish_event("fault", "heat_back")
-
     # -- safety resets ------------------------------------------------------------------------
 
     def request_safety_reset(
@@ -259,20 +239,7 @@ class ControlLoop:
     ) -> Future[list[str]]:
         """From any thread: reset latched trips at the loop's next turn; the future holds the
         kinds cleared."""
-        request = ResetRequest(kinds, by, why, Future())
-        self._resets.put(request)
-        return request.done
-
-    def _apply_resets(self, now: float) -> None:
-        while True:
-            try:
-                request = self._resets.get_nowait()
-            except queue.Empty:
-                return
-            events = self.regulation.reset(request.kinds, now, by=request.by, why=request.why)
-            if self.parts.uplink is not None:
-                self.parts.uplink.publish_safety_events(events)
-            request.done.set_result([event.kind.value for event in events])
+        return self.resets.request(kinds, by, why)
 
     # -- the fleet ----------------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from boiler_agent.runtime.sqlite_open import open_sqlite
 from boiler_agent.runtime.sqlite_schema import migrate
 from boiler_agent.telemetry.outage import Outage
 
@@ -130,13 +131,12 @@ class Outbox:
         self.max_age_s = max_age_s
         self._clock = clock
         self._lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
         # One connection shared under our own lock: callers are the control loop (put) and the
         # sender thread (batch, ack); SQLite's own locking would only add busy-waits.
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        migrate(self._db, path, MIGRATIONS)
+        opened = open_sqlite(path, self._prepare, check_same_thread=False, wall_clock=clock)
+        self._db = opened.db
+        # Where a corrupt outbox went at start (its messages are lost): the daemon's event.
+        self.corrupt_moved_to: Path | None = opened.moved_aside
         self._queued_bytes = 0
         self._recount_bytes()
         self._next: dict[str, int] = {}  # stream -> next number, loaded on first use
@@ -144,6 +144,11 @@ class Outbox:
         self._unrecorded_failures = 0  # dropped while the disk took no writes, not yet persisted
         self._last_stats = OutboxStats(0, 0, None, {})  # reported while the file cannot be read
         self._last_drops: list[Any] = []
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        migrate(db, self.path, MIGRATIONS)
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -184,3 +184,31 @@ def test_a_full_disk_drops_and_counts_messages_and_never_raises(
     assert any("works again after" in r.getMessage() for r in caplog.records)
     box.close()
     assert Outbox(tmp_path / "o.sqlite").dropped()["write_failed"] == failed  # persisted
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_a_corrupt_outbox_is_moved_aside_and_replaced_at_start(
+    tmp_path: Path, damage: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "outbox.sqlite"
+    if damage == "garbage":
+        path.write_bytes(b"\x13\x37 this was never SQLite " * 400)
+    else:
+        box = Outbox(path)
+        for i in range(3000):
+            box.put("t", f"{i:0500d}".encode())
+        box.close()
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    with caplog.at_level(logging.WARNING):
+        box = Outbox(path)
+    assert box.corrupt_moved_to is not None
+    assert box.corrupt_moved_to.name.startswith("outbox.sqlite.corrupt-")
+    assert box.corrupt_moved_to.exists()
+    assert any("corrupt" in r.getMessage() for r in caplog.records)
+    assert box.stats().queued == 0
+    assert box.put("t", b"fresh") > 0
+    box.close()
+    again = Outbox(path)
+    assert again.corrupt_moved_to is None  # the fresh file is sound
+    assert [m.payload for m in again.batch(10)] == [b"fresh"]

@@ -79,7 +79,7 @@ class FleetClient:
         self._connected = threading.Event()
         self._paho = self._build_paho()
         self._sender = OutboxSender(
-            outbox, self._paho, settings, self.stats, connected=self._connected, clock=clock
+            outbox, self._paho, settings, self.stats, connected=self._connected
         )
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -160,6 +160,17 @@ class FleetClient:
         self._paho.loop_stop()
         log.info("MQTT: stopped (outbox %s)", "flushed" if flushed else "kept for next start")
         return flushed
+
+    def abort(self) -> None:
+        """Go as a killed process goes: no flush, no `offline` (the broker's will says it), the
+        connection dropped without DISCONNECT. For in-process fault campaigns."""
+        self._stopping.set()
+        self._sender.stop()
+        sock = self._paho.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+        self._paho.loop_stop()
 
     @property
     def connected(self) -> bool:

@@ -24,6 +24,12 @@ A failing disk (full, I/O errors) never raises into the callers: `put` drops the
 it (reason `write_failed`, persisted once the disk takes writes again) and says so once per
 outage; the real SQLite error is what is logged.
 
+Ages: a row's `created` is wall-clock time, so that ages survive a restart, but measured on the
+monotonic clock within a run (`run_clock.py`): when the wall clock steps (NTP answering a heater
+that booted in 1970), the rows of this run are shifted by the step and nothing ages. A row from
+an earlier run made while the clock was plainly unset (before the build date) has no known
+age: it is never expired by age, only by size, and leaves as `historical`.
+
 Durability: WAL with synchronous=NORMAL survives a crash or a kill of the agent (SQLite's
 guarantee for WAL); a power cut may lose the last transactions. FULL would cost one fsync per
 message on the heater's flash, for telemetry that is superseded every few seconds.
@@ -45,6 +51,8 @@ from typing import Any
 from boiler_agent.runtime.sqlite_open import open_sqlite
 from boiler_agent.runtime.sqlite_schema import migrate
 from boiler_agent.telemetry.outage import Outage
+from boiler_agent.telemetry.run_clock import RunClock
+from boiler_agent.telemetry.wall_clock import BUILD_DATE_S, clock_is_set
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +77,14 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL
 );
 """
+
 NOT_STORED = -1  # what `put` and `put_numbered` return for a message the disk did not take
 WRITE_FAILED = "write_failed"  # the drop reason of those messages
 DROP_PAGE_ROWS = 256  # rows looked at per query when the outbox is full
+# Rows whose age can be told: made by this run (the monotonic clock measured them), or dated
+# by a set clock when now is set too. Arguments: the last id before this run, BUILD_DATE_S,
+# whether now is set.
+AGE_KNOWN = "(id > ? OR (created >= ? AND ? = 1))"
 
 # Migration i takes a file from schema version i to i+1 (runtime/sqlite_schema.py):
 # append a step for every change, never edit one that has shipped.
@@ -121,6 +134,7 @@ class Outbox:
         max_bytes: int = 64 * 1024 * 1024,
         max_age_s: float = 7 * 24 * 3600.0,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_bytes <= 0:
             raise ValueError(f"max_bytes must be > 0, got {max_bytes!r}")
@@ -129,7 +143,7 @@ class Outbox:
         self.path = path
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
-        self._clock = clock
+        self._time = RunClock(clock, monotonic)
         self._lock = threading.Lock()
         # One connection shared under our own lock: callers are the control loop (put) and the
         # sender thread (batch, ack); SQLite's own locking would only add busy-waits.
@@ -144,6 +158,10 @@ class Outbox:
         self._unrecorded_failures = 0  # dropped while the disk took no writes, not yet persisted
         self._last_stats = OutboxStats(0, 0, None, {})  # reported while the file cannot be read
         self._last_drops: list[Any] = []
+        # Rows with a larger id were made by this run: their ages are the monotonic clock's.
+        self._run_after_id = int(
+            self._db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+        )
 
     def _prepare(self, db: sqlite3.Connection) -> None:
         db.execute("PRAGMA journal_mode=WAL")
@@ -169,6 +187,7 @@ class Outbox:
         """
         with self._lock:
             try:
+                self._follow_the_wall_clock()
                 with self._transaction():
                     row_id = self._insert(
                         topic, payload, priority, qos, retain, correlation, replayable
@@ -199,6 +218,7 @@ class Outbox:
         """
         with self._lock:
             try:
+                self._follow_the_wall_clock()
                 number = self._next_number(counter)
                 with self._transaction():
                     payload = build(number)
@@ -272,7 +292,7 @@ class Outbox:
             " replayable, stream, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 int(priority),
-                self._clock(),
+                self._time.now(),
                 topic,
                 payload,
                 qos,
@@ -289,6 +309,23 @@ class Outbox:
         row_id = cursor.lastrowid
         assert row_id is not None
         return row_id
+
+    def _follow_the_wall_clock(self) -> None:
+        """After a step of the wall clock, shift this run's rows with it: their ages stay."""
+        stepped = self._time.step()
+        if not stepped:
+            return
+        with self._transaction():
+            shifted = self._db.execute(
+                "UPDATE messages SET created = created + ? WHERE id > ?",
+                (stepped, self._run_after_id),
+            ).rowcount
+        self._time.follow(stepped)
+        log.info(
+            "outbox: the wall clock stepped by %+.0f s; %d messages of this run keep their ages",
+            stepped,
+            shifted,
+        )
 
     def _write_failed(self, error: sqlite3.DatabaseError) -> None:
         if isinstance(error, sqlite3.ProgrammingError | sqlite3.IntegrityError):
@@ -401,12 +438,13 @@ class Outbox:
         return removed_count
 
     def expire(self) -> int:
-        """Drop messages older than `max_age_s`; returns how many."""
-        cutoff = self._clock() - self.max_age_s
+        """Drop messages older than `max_age_s` (of those whose age is known); returns how many."""
+        now = self._time.now()
         with self._lock, self._transaction():
             removed = self._db.execute(
-                "DELETE FROM messages WHERE created < ? RETURNING stream, seq, LENGTH(payload)",
-                (cutoff,),
+                f"DELETE FROM messages WHERE created < ? AND {AGE_KNOWN}"
+                " RETURNING stream, seq, LENGTH(payload)",
+                (now - self.max_age_s, *self._age_known_arguments(now)),
             ).fetchall()
             self._forget(removed)
             self._count_drops("age", len(removed))
@@ -420,9 +458,11 @@ class Outbox:
         A database that cannot be read gives the last counts it gave: reporting must not raise.
         """
         try:
+            now = self._time.now()
             with self._lock:
                 count, oldest = self._db.execute(
-                    "SELECT COUNT(*), MIN(created) FROM messages"
+                    f"SELECT COUNT(*), MIN(created) FILTER (WHERE {AGE_KNOWN}) FROM messages",
+                    self._age_known_arguments(now),
                 ).fetchone()
         except sqlite3.OperationalError as error:
             log.debug("outbox: cannot count the rows: %s", error)
@@ -430,10 +470,20 @@ class Outbox:
         self._last_stats = OutboxStats(
             queued=int(count),
             queued_bytes=self._queued_bytes,
-            oldest_age_s=None if oldest is None else max(0.0, self._clock() - float(oldest)),
+            oldest_age_s=None if oldest is None else max(0.0, now - float(oldest)),
             dropped=self.dropped(),
         )
         return self._last_stats
+
+    def age_s(self, message: OutboxMessage) -> float | None:
+        """How old a message is; None when it was made by an earlier run with the clock unset."""
+        now = self._time.now()
+        if message.id > self._run_after_id or (clock_is_set(message.created) and clock_is_set(now)):
+            return max(0.0, now - message.created)
+        return None
+
+    def _age_known_arguments(self, now: float) -> tuple[int, float, int]:
+        return self._run_after_id, BUILD_DATE_S, int(clock_is_set(now))
 
     def dropped(self) -> dict[str, int]:
         """Messages dropped over the outbox's life, by reason (cheap: one small table)."""

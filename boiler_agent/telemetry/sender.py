@@ -14,7 +14,6 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -42,14 +41,12 @@ class OutboxSender:
         stats: ClientStats,
         *,
         connected: threading.Event,
-        clock: Callable[[], float],
     ) -> None:
         self._outbox = outbox
         self._paho = paho
         self._settings = settings
         self._stats = stats
         self._connected = connected  # set and cleared by the connection's callbacks
-        self._clock = clock
         self._acks: queue.SimpleQueue[tuple[int, ReasonCode]] = queue.SimpleQueue()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -160,7 +157,8 @@ class OutboxSender:
                 break  # paho keeps what it took and resends it on reconnect
 
     def _wire_payload(self, row: OutboxMessage) -> bytes:
-        late = self._clock() - row.created > self._settings.historical_after_s
+        age = self._outbox.age_s(row)  # None: made before a restart, when the clock was unset
+        late = age is None or age > self._settings.historical_after_s
         if not (row.replayable and late):
             return row.payload
         try:

@@ -11,7 +11,7 @@ from boiler_agent.telemetry.outbox import Outbox, Priority
 
 class FakeClock:
     def __init__(self) -> None:
-        self.now = 1_000_000.0
+        self.now = 1_800_000_000.0
 
     def __call__(self) -> float:
         return self.now
@@ -66,7 +66,7 @@ def test_size_bound_drops_the_oldest_first_and_counts_them(tmp_path: Path) -> No
 def test_age_bound_drops_old_messages_and_the_count_persists(tmp_path: Path) -> None:
     clock = FakeClock()
     path = tmp_path / "o.sqlite"
-    box = Outbox(path, max_age_s=3600, clock=clock)
+    box = Outbox(path, max_age_s=3600, clock=clock, monotonic=clock)
     box.put("t", b"old")
     clock.now += 3000
     box.put("t", b"young")
@@ -74,7 +74,7 @@ def test_age_bound_drops_old_messages_and_the_count_persists(tmp_path: Path) -> 
     assert box.expire() == 1
     assert [m.payload for m in box.batch(10)] == [b"young"]
     box.close()
-    assert Outbox(path, clock=clock).stats().dropped == {"age": 1}
+    assert Outbox(path, clock=clock, monotonic=clock).stats().dropped == {"age": 1}
 
 
 def test_numbered_messages_continue_after_a_restart_and_never_skip(tmp_path: Path) -> None:
@@ -212,3 +212,78 @@ def test_a_corrupt_outbox_is_moved_aside_and_replaced_at_start(
     again = Outbox(path)
     assert again.corrupt_moved_to is None  # the fresh file is sound
     assert [m.payload for m in again.batch(10)] == [b"fresh"]
+
+
+class Clocks:
+    """A wall clock that can step, and the monotonic clock that never does."""
+
+    def __init__(self, wall: float) -> None:
+        self.wall_s = wall
+        self.mono_s = 100.0
+
+    def wall(self) -> float:
+        return self.wall_s
+
+    def monotonic(self) -> float:
+        return self.mono_s
+
+    def advance(self, seconds: float) -> None:
+        self.wall_s += seconds
+        self.mono_s += seconds
+
+
+UNSET = 1_000_000.0  # 1970-01-12: a heater without a clock battery, before NTP answered
+SET = 1_800_000_000.0  # 2027-01-15
+FIFTY_YEARS_S = 50 * 365.25 * 86400
+
+
+def test_a_heater_booting_in_1970_and_stepping_50_years_loses_no_backlog(tmp_path: Path) -> None:
+    clocks = Clocks(UNSET)
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, max_age_s=3600, clock=clocks.wall, monotonic=clocks.monotonic)
+    for i in range(10):
+        box.put("t", f"m{i}".encode(), replayable=True)
+        clocks.advance(60)
+    clocks.wall_s += FIFTY_YEARS_S  # NTP answers
+    clocks.advance(60)
+    assert box.expire() == 0
+    box.put("t", b"after")
+    stats = box.stats()
+    assert stats.queued == 11 and stats.dropped == {}
+    # Ages are what the monotonic clock measured: ten minutes, not fifty years.
+    assert stats.oldest_age_s is not None and 600 <= stats.oldest_age_s <= 700
+    clocks.advance(3000)  # an hour after the first message: now it is old
+    assert box.expire() == 1
+    box.close()
+
+    clocks.advance(30)  # a restart on the real clock: the rows' ages survive it
+    reopened = Outbox(path, max_age_s=3600, clock=clocks.wall, monotonic=lambda: 5.0)
+    assert reopened.expire() == 0
+    assert reopened.stats().queued == 10
+
+
+def test_rows_made_while_the_clock_was_unset_are_not_aged_after_a_restart(tmp_path: Path) -> None:
+    clocks = Clocks(UNSET)
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, max_age_s=3600, clock=clocks.wall, monotonic=clocks.monotonic)
+    box.put("t", b"made in 1970")
+    box.close()  # the agent stopped before the clock was ever set
+    later = Clocks(SET)
+    reopened = Outbox(path, max_age_s=3600, clock=later.wall, monotonic=later.monotonic)
+    assert reopened.expire() == 0  # its age is unknown, not 57 years
+    assert [m.payload for m in reopened.batch(10)] == [b"made in 1970"]
+    assert reopened.stats().oldest_age_s is None
+    reopened.put("t", b"new")
+    later.advance(7200)
+    assert reopened.expire() == 1  # a dated row still ages
+    assert [m.payload for m in reopened.batch(10)] == [b"made in 1970"]
+
+
+def test_a_wall_clock_step_back_does_not_make_rows_younger_forever(tmp_path: Path) -> None:
+    clocks = Clocks(SET + FIFTY_YEARS_S)  # a clock battery that said 2077
+    path = tmp_path / "o.sqlite"
+    box = Outbox(path, max_age_s=3600, clock=clocks.wall, monotonic=clocks.monotonic)
+    box.put("t", b"x")
+    clocks.wall_s = SET  # NTP steps back
+    clocks.advance(3601)
+    assert box.expire() == 1

@@ -3,7 +3,9 @@
 Pure and clock-injected; no MQTT. Whatever arrives, `handle()` returns: a refusal is a reply
 saying why, counted in `rejected` by reason. The gate only validates. The agent applies an
 accepted command through its own safety limits, which always win (a setpoint is clamped to the
-heater's safe range, `off` and safety trips are never lifted by a command).
+heater's safe range, `off` and safety trips are never lifted by a command). While the wall clock
+is plainly unset (a heater without a clock battery before NTP answers), a command carrying
+`expires_at` is refused as `clock_unset`: whether it is void cannot be judged.
 
 Home Assistant sends raw text (`21.5`, `heat`) on `cmd/ha_setpoint` and `cmd/ha_mode`, without
 any id: those are last-writer-wins settings, harmless to apply twice, so they are neither
@@ -17,6 +19,7 @@ import logging
 import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
@@ -35,6 +38,7 @@ from boiler_agent.telemetry.payloads import (
     RejectReason,
     SetpointOverride,
 )
+from boiler_agent.telemetry.wall_clock import clock_is_set
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +114,17 @@ class CommandGate:
             log.info("command %s %s is a duplicate; replying as before", name, command.cmd_id)
             return earlier.model_copy(update={"duplicate": True}), None
         now = self.clock()
+        if command.expires_at is not None and not clock_is_set(now):
+            # A heater that booted without a clock and has not heard NTP yet cannot tell
+            # whether the command is void; 1970 would call every expiry decades ahead. Not
+            # remembered: sent again once the clock is set, the same command is taken.
+            return self._refuse(
+                name,
+                "clock_unset",
+                f"expires_at: {command.expires_at.isoformat()} cannot be judged: this heater's "
+                f"clock is not set yet (it reads {_utc(now)}); send it again later",
+                command.cmd_id,
+            )
         if command.expires_at is not None and command.expires_at.timestamp() <= now:
             late = now - command.expires_at.timestamp()
             reply, _ = self._refuse(
@@ -215,6 +230,10 @@ def _show(value: Any) -> str:
     if len(text) > MAX_SHOWN_CHARS:
         text = text[: MAX_SHOWN_CHARS - 1] + "…"
     return text
+
+
+def _utc(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).isoformat(timespec="seconds")
 
 
 def _readable_id(value: object) -> str | None:

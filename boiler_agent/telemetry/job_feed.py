@@ -4,6 +4,13 @@ The fleet publishes job offers on `dh/v1/<fleet>/jobs`; every heater that wants 
 room subscribes with `$share/<pool>/...`, so the broker hands each offer to one of them. The
 heat demand gates the work queue: a heater that needs no heat unsubscribes and takes nothing.
 
+An offer is taken only while there is room: fewer than `max_pending` fleet jobs unfinished
+(two per worker: one running, one waiting). An offer beyond that is answered at once with a
+`rejected` status, reason `no_room`, and is not remembered: the fleet offers it again, here or
+elsewhere, and nothing is silently held. While the wall clock is plainly unset (before the
+build date) an offer with `expires_at` is rejected as `clock_unset`, also not remembered. The
+subscription's hold is measured on the monotonic clock; the wall clock only stamps statuses.
+
 Brokers deliver duplicates and lose messages (eclipse-mosquitto issue #2662), so job ids are
 idempotent: a job id this heater already has is recognised and ignored, its status is published
 once, and its result once (marked in the job store, so a restart does not publish it again).
@@ -17,10 +24,12 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast, get_args
 
 from pydantic import ValidationError
 
@@ -29,14 +38,23 @@ from boiler_agent.compute.store import JobStore
 from boiler_agent.telemetry.client import IncomingMessage
 from boiler_agent.telemetry.inbox import Inbox
 from boiler_agent.telemetry.outbox import Priority
-from boiler_agent.telemetry.payloads import JobOffer, JobResult, JobStatus, dump
+from boiler_agent.telemetry.payloads import (
+    JobOffer,
+    JobRejectReason,
+    JobResult,
+    JobStatus,
+    dump,
+)
 from boiler_agent.telemetry.topics import Topics, check_id
+from boiler_agent.telemetry.wall_clock import clock_is_set
 
 log = logging.getLogger(__name__)
 
 MAX_OFFER_BYTES = 64 * 1024
 QUEUE_LIMIT = 256  # offers waiting for the compute thread; more are refused as overflow
 REMEMBER_REJECTED = 1024
+PENDING_PER_WORKER = 2  # fleet jobs unfinished per worker: one running, one ready to start
+JOB_REJECT_REASONS: frozenset[str] = frozenset(get_args(JobRejectReason))
 
 
 class Transport(Protocol):
@@ -73,21 +91,27 @@ class JobFeed:
         *,
         pool: str,
         clock: Callable[[], float],
+        monotonic: Callable[[], float] = time.monotonic,
         hold_s: float = 30.0,
         memory_budget_bytes: int | None = None,
+        workers: int | None = None,
     ) -> None:
+        """`clock` is the wall clock (statuses' `ts`, offers' `expires_at`); `monotonic` times
+        the subscription's hold; `workers` (default: the CPUs) sizes the room for fleet jobs."""
         self._transport = transport
         self._topics = topics
         self._store = store
         self._clock = clock
+        self._monotonic = monotonic
         self._hold_s = hold_s
+        self.max_pending = PENDING_PER_WORKER * (workers or os.cpu_count() or 1)
         self._memory_budget = memory_budget_bytes
         self.subscription = topics.jobs_shared_subscription(pool)
         transport.manage(self.subscription)
         self.stats = JobFeedStats()
         self._incoming = Inbox(QUEUE_LIMIT)
         self._rejected_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
-        self._last_change_s: float | None = None
+        self._last_change_s: float | None = None  # on the monotonic clock
 
     # -- paho thread ------------------------------------------------------------------------
 
@@ -107,7 +131,7 @@ class JobFeed:
         want = wants_heat and has_room
         if want == self.stats.subscribed:
             return want
-        now = self._clock()
+        now = self._monotonic()
         # Cutting is immediate when there is no room (taking jobs we cannot run helps nobody);
         # otherwise both directions wait out the hold, so a thermostat hovering at the setpoint
         # does not churn subscriptions at the broker.
@@ -182,11 +206,24 @@ class JobFeed:
         except ValidationError as error:
             self._reject(known_id, "invalid", _describe(error))
             return None
-        if offer.expires_at is not None and offer.expires_at.timestamp() < self._clock():
+        now = self._clock()
+        if offer.expires_at is not None and not clock_is_set(now):
+            why = (
+                f"expires_at {offer.expires_at} cannot be judged: this heater's clock is not "
+                f"set yet (it reads {datetime.fromtimestamp(now, tz=UTC):%Y-%m-%dT%H:%M:%SZ})"
+            )
+            self._reject(offer.job_id, "clock_unset", why, remember=False)
+            return None
+        if offer.expires_at is not None and offer.expires_at.timestamp() < now:
             self._reject(offer.job_id, "expired", f"offer expired at {offer.expires_at}")
             return None
         if self._store.get(offer.job_id) is not None or offer.job_id in self._rejected_ids:
             self.stats.duplicates += 1
+            return None
+        pending = self._store.remote_jobs_pending()
+        if pending >= self.max_pending:
+            why = f"no room: {pending} fleet jobs not finished, at most {self.max_pending}"
+            self._reject(offer.job_id, "no_room", why, remember=False)
             return None
         try:
             options = (
@@ -205,17 +242,27 @@ class JobFeed:
         log.info("jobs: accepted %s (%s, %d shards)", job.job_id, job.kernel, len(job.shards))
         return job.job_id
 
-    def _reject(self, job_id: str | None, reason: str, why: str) -> None:
-        """Count and log a refused offer; answer it once under its job id, if it has one."""
+    def _reject(self, job_id: str | None, reason: str, why: str, *, remember: bool = True) -> None:
+        """Count and log a refused offer; answer it under its job id, if it has one.
+
+        A remembered refusal (the offer itself is wrong) is answered once; one that is not
+        (no room, no clock) is answered every time, as the offer may be fine when sent again.
+        """
         self.stats.rejected[reason] += 1
         log.warning("jobs: rejected an offer%s: %s", f" {job_id!r}" if job_id else "", why)
         if job_id is None or not _safe_id(job_id) or job_id in self._rejected_ids:
             return  # an id that cannot be a topic level gets no status (it cannot have one)
-        self._rejected_ids[job_id] = None
-        while len(self._rejected_ids) > REMEMBER_REJECTED:
-            self._rejected_ids.popitem(last=False)
+        if remember:
+            self._rejected_ids[job_id] = None
+            while len(self._rejected_ids) > REMEMBER_REJECTED:
+                self._rejected_ids.popitem(last=False)
         status = JobStatus(
-            job_id=job_id, state="rejected", progress=0.0, error=why[:500], ts=_now(self._clock)
+            job_id=job_id,
+            state="rejected",
+            progress=0.0,
+            error=why[:500],
+            reason=cast(JobRejectReason, reason) if reason in JOB_REJECT_REASONS else None,
+            ts=_now(self._clock),
         )
         self._transport.publish(self._topics.job_status(job_id), dump(status))
 

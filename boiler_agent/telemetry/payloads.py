@@ -57,6 +57,9 @@ EventKind = Literal[
     "outbox_dropped",
 ]
 JobState = Literal["queued", "running", "preempted", "done", "failed", "rejected"]
+# Why an offer was rejected. no_room and clock_unset are not the offer's fault: the fleet may
+# offer it again, here or elsewhere.
+JobRejectReason = Literal["invalid", "expired", "no_room", "clock_unset"]
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 Celsius = Annotated[float, Field(ge=-60.0, le=150.0)]
@@ -198,7 +201,14 @@ class Event(Sequenced):
 
 
 RejectReason = Literal[
-    "oversized", "not_json", "not_object", "unknown_command", "invalid", "expired", "duplicate"
+    "oversized",
+    "not_json",
+    "not_object",
+    "unknown_command",
+    "invalid",
+    "expired",
+    "duplicate",
+    "clock_unset",
 ]
 
 
@@ -289,6 +299,11 @@ class JobStatus(Payload):
     state: JobState
     progress: float = Field(ge=0.0, le=1.0, description="share of the job's work done")
     error: str | None = Field(default=None, description="why it was rejected or failed")
+    reason: JobRejectReason | None = Field(
+        default=None,
+        description="why it was rejected, for machines: no_room and clock_unset mean the offer "
+        "may be sent again (elsewhere, or later)",
+    )
     ts: AwareDatetime
 
 

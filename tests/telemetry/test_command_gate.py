@@ -321,3 +321,24 @@ def test_an_expiry_beyond_a_week_is_refused_as_invalid() -> None:
     )
     assert command is None and reply.reason == "invalid"
     assert "more than 7 days ahead" in str(reply.error)
+
+
+def test_an_expiry_while_the_clock_is_unset_is_refused_as_clock_unset() -> None:
+    now = [1_000_000.0]  # 1970-01-12: no clock battery, NTP not answered yet
+    g = CommandGate(clock=lambda: now[0])
+    expires = (NOW + timedelta(hours=1)).isoformat()
+    reply, command = g.handle(
+        "set_mode", raw({"cmd_id": "m", "mode": "eco", "expires_at": expires})
+    )
+    error = refused(reply, "clock_unset")
+    assert "clock" in error and command is None
+    assert g.rejected["clock_unset"] == 1
+    # Without an expiry there is nothing to judge: taken as usual.
+    reply, command = g.handle("set_mode", raw({"cmd_id": "n", "mode": "eco"}))
+    assert reply.ok and isinstance(command, SetMode)
+    # Not remembered: sent again once the clock is set, the same cmd_id is taken.
+    now[0] = NOW.timestamp()
+    reply, command = g.handle(
+        "set_mode", raw({"cmd_id": "m", "mode": "eco", "expires_at": expires})
+    )
+    assert reply.ok and isinstance(command, SetMode) and not reply.duplicate

@@ -140,7 +140,9 @@ def test_results_are_published_once_even_across_a_restart(tmp_path: Path) -> Non
 
 def test_the_subscription_follows_heat_demand_with_a_hold(store: JobStore) -> None:
     transport, clock = Recorder(), Clock()
-    feed = JobFeed(transport, Topics("f", "h1"), store, pool="p", clock=clock, hold_s=30)
+    feed = JobFeed(
+        transport, Topics("f", "h1"), store, pool="p", clock=clock, monotonic=clock, hold_s=30
+    )
     assert feed.gate(wants_heat=True, has_room=True)
     assert transport.subscribed == ["$share/p/dh/v1/f/jobs"]
     clock.now += 10
@@ -169,7 +171,8 @@ def test_two_heaters_on_one_shared_subscription_each_take_a_job_once(
             Outbox(tmp_path / f"{name}-outbox.sqlite"),
         )
         store = JobStore(tmp_path / f"{name}-jobs.sqlite")
-        feed = JobFeed(client, topics, store, pool="heaters", clock=clock, hold_s=0)
+        # Room for every offer: this test is about the shared subscription.
+        feed = JobFeed(client, topics, store, pool="heaters", clock=clock, hold_s=0, workers=20)
         client.start()
         assert client.wait_connected(10)
         feed.gate(wants_heat=True, has_room=True)
@@ -237,7 +240,9 @@ def test_a_restarted_heater_drops_a_job_subscription_its_old_session_kept(
         Outbox(tmp_path / "o2.sqlite"),
     )
     other_store = JobStore(tmp_path / "h2-jobs.sqlite")
-    other_feed = JobFeed(other, other_topics, other_store, pool="pool", clock=time.time, hold_s=0)
+    other_feed = JobFeed(
+        other, other_topics, other_store, pool="pool", clock=time.time, hold_s=0, workers=6
+    )
     other.start()
     assert other.wait_connected(10)
     other_feed.gate(wants_heat=True, has_room=True)
@@ -265,3 +270,76 @@ def test_a_restarted_heater_drops_a_job_subscription_its_old_session_kept(
             client.stop(flush_timeout_s=0.5)
         other_store.close()
         second_store.close()
+
+
+class Monotonic:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+UNSET = 1_000_000.0  # 1970-01-12: a heater without a clock battery, before NTP answered
+FIFTY_YEARS_S = 50 * 365.25 * 86400
+
+
+def test_the_subscription_hold_runs_on_the_monotonic_clock_not_the_wall_clock(
+    store: JobStore,
+) -> None:
+    transport, wall, monotonic = Recorder(), Clock(), Monotonic()
+    wall.now = UNSET
+    feed = JobFeed(
+        transport, Topics("f", "h1"), store, pool="p", clock=wall, monotonic=monotonic, hold_s=30
+    )
+    assert feed.gate(wants_heat=True, has_room=True)
+    wall.now += FIFTY_YEARS_S  # NTP sets the clock: no time has passed
+    monotonic.now += 1
+    assert feed.gate(wants_heat=False, has_room=True), "the hold ended by a wall-clock step"
+    monotonic.now += 30
+    assert not feed.gate(wants_heat=False, has_room=True)
+    assert feed.stats.subscription_changes == 2
+
+
+def _statuses(transport: Recorder, job_id: str) -> list[dict[str, object]]:
+    return [doc for topic, doc in transport.published if f"/jobs/{job_id}/status" in topic]
+
+
+def test_offers_beyond_the_room_are_rejected_no_room_and_can_be_offered_again(
+    store: JobStore,
+) -> None:
+    transport, clock = Recorder(), Clock()
+    feed = JobFeed(transport, Topics("f", "h1"), store, pool="p", clock=clock, workers=1)
+    assert feed.max_pending == 2  # two fleet jobs per worker: one running, one waiting
+    for i in range(1, 6):
+        feed.on_message(_message(_offer(f"job-{i}")))
+    assert feed.process() == ["job-1", "job-2"]
+    assert store.remote_jobs_pending() == 2
+    assert feed.stats.rejected == {"no_room": 3}
+    for job_id in ("job-3", "job-4", "job-5"):
+        [status] = _statuses(transport, job_id)
+        assert status["state"] == "rejected" and status["reason"] == "no_room", status
+        assert "room" in str(status["error"])
+        assert store.get(job_id) is None  # never silently held
+    [queued] = _statuses(transport, "job-1")
+    assert queued["state"] == "queued" and queued["reason"] is None
+    # A job finishes: the fleet offers job-3 again, and now it is taken.
+    store.job_done("job-1", {"price": 1.0})
+    feed.on_message(_message(_offer("job-3")))
+    assert feed.process() == ["job-3"]
+    assert [s["state"] for s in _statuses(transport, "job-3")] == ["rejected", "queued"]
+
+
+def test_offers_with_an_expiry_wait_for_the_clock_to_be_set(store: JobStore) -> None:
+    transport, clock = Recorder(), Clock()
+    clock.now = UNSET
+    feed = JobFeed(transport, Topics("f", "h1"), store, pool="p", clock=clock)
+    feed.on_message(_message(_offer("job-1", expires_at="2027-06-01T00:00:00Z")))
+    feed.on_message(_message(_offer("job-2")))  # no expiry: nothing to judge
+    assert feed.process() == ["job-2"]
+    [status] = _statuses(transport, "job-1")
+    assert status["state"] == "rejected" and status["reason"] == "clock_unset", status
+    assert "clock" in str(status["error"])
+    clock.now = 1_800_000_000.0  # 2027-01-15: NTP answered; the fleet offers it again
+    feed.on_message(_message(_offer("job-1", expires_at="2027-06-01T00:00:00Z")))
+    assert feed.process() == ["job-1"]

@@ -218,6 +218,14 @@ class ThermalPlant:
             raise KeyError(f"{node!r} is a boundary, not a node")
         return self._temps[i]
 
+    def set_temp(self, node: str, temp_c: float) -> None:
+        """Warm or cool a node from outside the model (sun on the sensor, a hair dryer): a fault
+        for campaigns to inject."""
+        i = self._index[node]
+        if i >= len(self._capacity):
+            raise KeyError(f"{node!r} is a boundary, not a node")
+        self._temps[i] = temp_c
+
     def node_temps_c(self) -> dict[str, float]:
         return {node.name: self._temps[i] for i, node in enumerate(self.preset.nodes)}
 

@@ -97,6 +97,10 @@ class SafetyGuard:
     _last_plant_s: float | None = None
     _cool_since_s: float | None = None  # below the over-temperature release point since
 
+    def idle(self, now_s: float) -> None:
+        """A period the loop ran without a check (no MCU to judge): not a stall."""
+        self._last_check_s = now_s
+
     def restore(self, latched: dict[TripKind, str]) -> None:
         """Trips latched before a restart (or by another guard): still tripped, no new event."""
         for kind, reason in latched.items():

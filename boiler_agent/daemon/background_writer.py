@@ -42,6 +42,13 @@ class BackgroundWriter:
             self._wake.notify_all()
         return done
 
+    def abandon(self) -> None:
+        """Drop what is pending, as a killed process would; the thread ends."""
+        with self._wake:
+            self._pending.clear()
+            self._closing = True
+            self._wake.notify_all()
+
     def _run(self) -> None:
         while True:
             with self._wake:

@@ -46,6 +46,8 @@ class HeaterPort(Protocol):
         self, applied_power_w: float, lease_s: float = ..., *, boot_id: int | None = None
     ) -> bool: ...
 
+    def reset_mcu(self) -> object: ...
+
 
 @dataclass
 class HeaterNews:

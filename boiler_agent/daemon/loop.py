@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 TURN_S = 0.1  # between periods: duty windows and worker messages
 STATUS_EVERY_S = 2.0
+MCU_RESTART_S = 10.0  # an MCU restarted by a reset is back (a new handshake) within this
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class ControlLoop:
         cpu_sensor: Callable[[], tuple[float, float] | None] = cpu_package_temperature,
         cpu_clock: Callable[[], float | None] = cpu_frequency_mhz,
         on_status: Callable[[AgentStatus], None] | None = None,
+        turn_s: float = TURN_S,
     ) -> None:
         self.parts = parts
         self.config = parts.config
@@ -95,6 +97,9 @@ class ControlLoop:
         self.cpu_sensor = cpu_sensor
         self.cpu_clock = cpu_clock
         self.on_status = on_status  # e.g. the status file, every STATUS_EVERY_S
+        # Between periods the loop wakes this often for the duty windows and the workers'
+        # messages; a simulation that needs neither finely may take longer turns.
+        self.turn_s = turn_s
         self._frequency_mhz: float | None = None
         self.started_at = datetime.fromtimestamp(clocks.wall(), tz=UTC)
         self.state = "starting"
@@ -105,6 +110,7 @@ class ControlLoop:
         )
         self.lease_watch = LeaseWatch()
         self.heat_watch = HeatWatch()
+        self._mcu_restart_until = float("-inf")
         self.resets = ResetQueue()
         self._lease_granted = False
         self.heater_events = HeaterEvents(parts, self.regulation, clocks, self._birth_of)
@@ -134,14 +140,15 @@ class ControlLoop:
         now = self.clocks.monotonic()
         self.heater_events.handle(now)
         self._apply_commands()
-        self.resets.apply(now, self.regulation, self.parts.uplink)
+        if self.resets.apply(now, self.regulation, self.parts.uplink, self.parts.heater):
+            self._mcu_restart_until = now + MCU_RESTART_S
         report = None
         if now >= self._next_period:
             report = self.period(now, self.clocks.plant_now())
             self._next_period = next_deadline(self._next_period, self.config.power.period_s, now)
         else:
             self.parts.power.loop.tick(now)
-        wait = max(0.0, min(TURN_S, self._next_period - self.clocks.monotonic()))
+        wait = max(0.0, min(self.turn_s, self._next_period - self.clocks.monotonic()))
         self.parts.scheduler.tick(wait)
         return report
 
@@ -176,7 +183,8 @@ class ControlLoop:
                 reading_at,
                 power_fraction=min(1.0, self.measured_w / parts.power.max_power_w),
                 measured_w=self.measured_w,
-                mcu_shutdown=heater.shutdown,
+                # An MCU restarted by a reset still reports its old shutdown until it is back.
+                mcu_shutdown=heater.shutdown and now >= self._mcu_restart_until,
                 cpu=self._cpu,
                 lease_lost=lease_lost,
                 heater_body_c=heater.temp_of(SensorKind.HEATER_BODY),
@@ -184,6 +192,8 @@ class ControlLoop:
             self.allowed = judgement.allowed
             if parts.uplink is not None:
                 parts.uplink.publish_safety_events(judgement.events)
+        else:
+            regulation.idle(now)
         demand = regulation.demand_w
         request = demand * self.allowed
         self.measured_w = parts.power.loop.step(request, now).measured_w

@@ -125,6 +125,11 @@ class Regulation:
         self._note_trips()
         return Judgement(verdict.allowed, verdict.events)
 
+    def idle(self, now: float) -> None:
+        """The loop ran a period with nothing to judge (no MCU accepted, no readings yet)."""
+        if self.guard is not None:
+            self.guard.idle(now)
+
     def reset(
         self, kinds: set[TripKind] | None, now: float, by: str, why: str
     ) -> list[SafetyEvent]:

@@ -24,7 +24,7 @@ from boiler_agent.daemon.background_writer import BackgroundWriter
 from boiler_agent.daemon.clocks import Clocks
 from boiler_agent.daemon.heater_side import HeaterPort
 from boiler_agent.daemon.lock import AgentStartError, StateDirLock, ensure_writable
-from boiler_agent.daemon.loop import ControlLoop, PeriodReport
+from boiler_agent.daemon.loop import TURN_S, ControlLoop, PeriodReport
 from boiler_agent.daemon.snapshot import Snapshot
 from boiler_agent.power.cpu_clock import cpu_frequency_mhz
 from boiler_agent.power.cpu_temp import cpu_package_temperature
@@ -61,6 +61,7 @@ class Supervisor:
         pool: Pool | None = None,
         cpu_sensor: Callable[[], tuple[float, float] | None] = cpu_package_temperature,
         cpu_clock: Callable[[], float | None] = cpu_frequency_mhz,
+        turn_s: float = TURN_S,
     ) -> None:
         self.config = config
         self.config_path = config_path  # what SIGHUP reloads
@@ -72,6 +73,7 @@ class Supervisor:
         self._pool = pool
         self._cpu_sensor = cpu_sensor
         self._cpu_clock = cpu_clock
+        self._turn_s = turn_s
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.stop_reason = ""
@@ -106,6 +108,7 @@ class Supervisor:
             on_status=self._write_status,
             cpu_sensor=self._cpu_sensor,
             cpu_clock=self._cpu_clock,
+            turn_s=self._turn_s,
         )
         self.loop = loop
         parts = loop.parts
@@ -234,6 +237,28 @@ class Supervisor:
             self._control_server.stop()
         self._lock.release()
         log.info("stopped")
+
+    def abandon(self) -> None:
+        """What `kill -9` leaves: nothing checkpointed, flushed or said; the files as they are.
+
+        For in-process fault campaigns, which then start another agent on the same state
+        directory as systemd's Restart= would: the threads stop, the connections close
+        without goodbyes, the lock is released, and no state is written.
+        """
+        loop = self.loop
+        if loop is None or loop.state == "stopped":
+            return
+        parts = loop.parts
+        if parts.uplink is not None:
+            parts.uplink.client.abort()
+            parts.uplink.outbox.close()
+        parts.scheduler.store.close()
+        self._writer.abandon()
+        for server in (self._status_server, self._control_server):
+            if server is not None:
+                server.stop()
+        loop.state = "stopped"
+        self._lock.release()
 
     def _control(self, request: ControlRequest, user: str) -> Answer:
         """An operator's action from the control socket (its thread): applied by the loop."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -150,6 +151,15 @@ class LocalBroker:
             self._process.kill()
             self._process.wait(timeout=5)
         self.stop()
+
+    def pause(self) -> None:
+        """A partition: the broker stops answering (SIGSTOP) but keeps its connections."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)
 
     def restart(self) -> None:
         self.stop()

@@ -54,6 +54,9 @@ class MemoryPort:
     def write(self, data: bytes) -> bool:
         if not self._open:
             return False
+        if self._heater.clock() < self._heater.deaf_until_s:
+            self.bytes_tx += len(data)
+            return True  # written, and lost on the way: the wire to the MCU is cut
         self._heater.mcu.receive(data, self._heater.clock())
         self.bytes_tx += len(data)
         return True
@@ -119,10 +122,17 @@ class InProcessHeater:
         )
         self.mcu = SimulatedMcu(self.config, self.world, seed=seed)
         self.unplugged = False
+        self.deaf_until_s = float("-inf")  # until then the MCU hears nothing from the host
         # Constructing the MCU booted it before any host could listen: start the wire clean.
         self.mcu.take_output(clock())
         self.mcu.boot(clock(), announce_reset=False)
         self.link = PumpedLink(self)
+
+    def new_link(self) -> PumpedLink:
+        """A fresh host side, as a restarted agent opens the port anew; the old one is gone."""
+        self.link._port.close()
+        self.link = PumpedLink(self)
+        return self.link
 
     def pump(self) -> None:
         """Advance the world and the MCU to now, and let the link read what the MCU said."""
@@ -142,6 +152,10 @@ class InProcessHeater:
 
     def plug(self) -> None:
         self.unplugged = False
+
+    def cut_host_to_mcu(self, seconds: float) -> None:
+        """A link that works one way: the MCU still speaks but no longer hears the host."""
+        self.deaf_until_s = self.clock() + seconds
 
     def silence(self, seconds: float) -> None:
         self.mcu.faults.silent_until_s = self.clock() + seconds

@@ -99,6 +99,9 @@ class FakeHeater:
         self._power_w = applied_power_w
         return True
 
+    def reset_mcu(self) -> None:
+        self.reboot()
+
     # what the test does to the world
     def connect(self, reason: str = "handshake") -> None:
         self.state = LinkState.UP

@@ -1,0 +1,226 @@
+"""Run one fault campaign: a seed's schedule against the whole agent, then the invariants.
+
+`run_campaign(seed, faults, duration_s)` builds the rig (a private Mosquitto with persistence
+when one is installed, stopped with SIGTERM so it keeps what it acknowledged), captures every
+telemetry message the broker delivers, injects the schedule, stops the agent cleanly at the end
+and checks I1-I3, I6 over the samples, I4 over the capture and I7 over the state directory and
+the process's memory. The result is one dict: the JSON line of `boiler-agent bench faults`.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psutil
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from boiler_agent.config import AgentConfig
+from boiler_agent.faults.harness import CampaignRig
+from boiler_agent.faults.invariants import Checker, Violation
+from boiler_agent.faults.schedule import NEEDS_BROKER, Fault, draw_schedule
+from boiler_agent.telemetry.local_broker import BrokerUnavailableError, LocalBroker, find_mosquitto
+
+log = logging.getLogger(__name__)
+
+FLEET = "campaign"
+HEATER = "h1"
+OUTBOX_MAX_MB = 4.0
+DISK_BOUND_BYTES = 32 * 1024 * 1024  # I7: the state directory after a campaign
+MEMORY_GROWTH_BOUND_BYTES = 256 * 1024 * 1024  # I7: the process's RSS growth over a campaign
+MAX_VIOLATIONS_SHOWN = 20  # the first ones: one cause repeats every period
+CAPTURE_SETTLE_S = 3.0  # no new telemetry for this long after the stop: the capture is complete
+CAPTURE_TIMEOUT_S = 60.0
+
+
+class TelemetryCapture:
+    """A fleet-side subscriber with a persistent session: it misses nothing the broker kept."""
+
+    def __init__(self, url_host: str, port: int) -> None:
+        self.received: dict[str, dict[int, set[str]]] = collections.defaultdict(
+            lambda: collections.defaultdict(set)
+        )
+        self.dropped_reported = 0
+        self.count = 0
+        self._lock = threading.Lock()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id="campaign-capture", protocol=mqtt.MQTTv5
+        )
+        client.on_message = self._on_message
+        client.on_connect = self._on_connect
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = 3600
+        client.connect_async(url_host, port, clean_start=False, properties=properties)
+        client.loop_start()
+        self._client = client
+
+    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
+        client.subscribe(f"+/+/{FLEET}/{HEATER}/telemetry", qos=1)
+        client.subscribe(f"+/+/{FLEET}/{HEATER}/events", qos=1)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            document = json.loads(message.payload)
+        except ValueError:
+            return
+        with self._lock:
+            if message.topic.endswith("/telemetry"):
+                self.received[document["boot_id"]][int(document["seq"])].add(document["msg_id"])
+                self.count += 1
+            elif document.get("kind") == "outbox_dropped":
+                self.dropped_reported += int(document.get("details", {}).get("count", 0))
+
+    def settle(self) -> None:
+        deadline = time.monotonic() + CAPTURE_TIMEOUT_S
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            with self._lock:
+                count = self.count
+            if count != last:
+                last, quiet_since = count, time.monotonic()
+            elif time.monotonic() - quiet_since >= CAPTURE_SETTLE_S:
+                return
+            time.sleep(0.1)
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def check(self, dropped_total: int) -> tuple[int, list[Violation]]:
+        """I4: every seq received or reported dropped; one message per (boot, seq)."""
+        seqs = sorted(seq for by_seq in self.received.values() for seq in by_seq)
+        found: list[Violation] = []
+        if not seqs:
+            return 1, [Violation(0.0, "I4", "no telemetry reached the fleet", None)]
+        missing = set(range(seqs[0], seqs[-1] + 1)) - set(seqs)
+        if len(missing) > dropped_total:
+            found.append(
+                Violation(
+                    0.0,
+                    "I4",
+                    f"{len(missing)} telemetry seqs lost, {dropped_total} drops reported "
+                    f"(first missing: {sorted(missing)[:5]})",
+                    None,
+                )
+            )
+        twice = [
+            (boot, seq) for boot, by_seq in self.received.items() for seq, ids in by_seq.items()
+            if len(ids) > 1
+        ]  # fmt: skip
+        if twice:
+            found.append(Violation(0.0, "I4", f"two messages for one seq: {twice[:5]}", None))
+        return len(seqs) + 1, found
+
+
+def campaign_config(workdir: Path, broker_url: str | None) -> AgentConfig:
+    return AgentConfig.model_validate(
+        {
+            "state_dir": workdir / "state",
+            "cache_dir": workdir / "cache",
+            "heater": {"id": HEATER, "fleet": FLEET, "kind": "room"},
+            "serial": {"port": "/dev/campaign-heater"},
+            "mqtt": {
+                "enabled": broker_url is not None,
+                "url": broker_url or "mqtt://127.0.0.1:1883",
+                "outbox_max_mb": OUTBOX_MAX_MB,
+            },
+            "compute": {"accept_jobs": False},
+            "status": {
+                "socket": workdir / "status.sock",
+                "control_socket": workdir / "control.sock",
+            },
+        }
+    )
+
+
+@contextlib.contextmanager
+def _broker(workdir: Path, wanted: bool) -> Iterator[LocalBroker | None]:
+    if not wanted or find_mosquitto() is None:
+        yield None
+        return
+    broker = LocalBroker(workdir=workdir / "mosquitto", persistence=True)
+    try:
+        broker.start()
+    except BrokerUnavailableError as error:
+        log.warning("campaign without a broker: %s", error)
+        yield None
+        return
+    try:
+        yield broker
+    finally:
+        broker.resume()
+        broker.stop()
+
+
+def run_campaign(
+    seed: int, faults: int, duration_s: float, *, use_broker: bool = True
+) -> dict[str, Any]:
+    started = time.monotonic()
+    rss_before = psutil.Process().memory_info().rss
+    with tempfile.TemporaryDirectory(prefix="boiler-agent-faults-") as scratch:
+        workdir = Path(scratch)
+        with _broker(workdir, use_broker) as broker:
+            kinds = tuple(k for k in Fault if broker is not None or k not in NEEDS_BROKER)
+            schedule = draw_schedule(seed, faults, duration_s, kinds)
+            config = campaign_config(workdir, broker.url if broker else None)
+            capture = TelemetryCapture("127.0.0.1", broker.port) if broker else None
+            rig = CampaignRig(workdir, seed, config, broker=broker)
+            try:
+                rig.run_until(duration_s, schedule)
+            finally:
+                rig.close()
+            checker = Checker(
+                schedule, config.control.max_temp_c, config.power.period_s, config.serial.lease_s
+            )
+            violations = checker.run(rig.samples)
+            checked = checker.checked
+            if capture is not None:
+                capture.settle()
+                capture.close()
+                dropped = _dropped_total(config)
+                counted, more = capture.check(max(dropped, capture.dropped_reported))
+                checked += counted
+                violations += more
+            disk = sum(p.stat().st_size for p in (workdir / "state").rglob("*") if p.is_file())
+            growth = psutil.Process().memory_info().rss - rss_before
+            checked += 2
+            if disk > DISK_BOUND_BYTES:
+                violations.append(Violation(duration_s, "I7", f"state dir {disk} bytes", None))
+            if growth > MEMORY_GROWTH_BOUND_BYTES:
+                violations.append(Violation(duration_s, "I7", f"RSS grew {growth} bytes", None))
+    counts = collections.Counter(fault.value for _, fault in rig.injected)
+    return {
+        "seed": seed,
+        "faults_injected": dict(sorted(counts.items())),
+        "faults_total": sum(counts.values()),
+        "invariants_checked": checked,
+        "violations": [v.as_dict() for v in violations[:MAX_VIOLATIONS_SHOWN]],
+        "violations_total": len(violations),
+        "sim_hours": round(duration_s / 3600.0, 2),
+        "wall_s": round(time.monotonic() - started, 1),
+        "broker": broker is not None,
+        "agent_restarts": rig.boots - 1,
+        "operator_resets": rig.resets,
+    }
+
+
+def _dropped_total(config: AgentConfig) -> int:
+    """What the outbox says it dropped (persisted counters), read after the agent stopped."""
+    from boiler_agent.telemetry.outbox import Outbox
+
+    outbox = Outbox(config.state_dir / "outbox.sqlite")
+    try:
+        return sum(outbox.dropped().values())
+    finally:
+        outbox.close()

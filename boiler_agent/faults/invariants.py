@@ -1,0 +1,146 @@
+"""The invariants a fault campaign checks over its recorded history (Jepsen's checker idea).
+
+Each check reads the samples (what the agent decided each period, and what the heater really
+did) and returns violations, each with its time and the last fault injected before it, so a
+failing seed points at its cause.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from boiler_agent.faults.harness import Sample
+from boiler_agent.faults.schedule import Fault, Injection
+
+THROTTLE_ONLY = {"cpu_hot"}  # a trip that throttles rather than stops
+LATCHED = {"frozen_sensor", "runaway", "mcu_fault", "trip_record"}
+SENSOR_FAULTS = {Fault.SENSOR_OPEN, Fault.SENSOR_SHORT, Fault.SENSOR_FROZEN}
+# A stuck sensor reads like a quiet room: it is found after this long (SafetyLimits), not at once.
+FROZEN_DETECTION_S = 300.0
+
+
+@dataclass(frozen=True)
+class Violation:
+    at_s: float
+    invariant: str
+    detail: str
+    fault_before: str | None
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "at_s": round(self.at_s, 1),
+            "invariant": self.invariant,
+            "detail": self.detail,
+            "fault_before": self.fault_before,
+        }
+
+
+@dataclass
+class Checker:
+    schedule: Sequence[Injection]
+    max_temp_c: float
+    period_s: float
+    lease_s: float
+    checked: int = 0
+    _boot_started_s: float = 0.0
+
+    def run(self, samples: Sequence[Sample]) -> list[Violation]:
+        violations: list[Violation] = []
+        previous: Sample | None = None
+        for sample in samples:
+            if previous is None or sample.boot != previous.boot:
+                self._boot_started_s = sample.at_s
+            violations += self._no_heat_while_tripped(sample)
+            violations += self._no_heat_above_the_maximum(sample)
+            if previous is not None:
+                violations += self._latched_until_reset(previous, sample)
+                violations += self._no_stall(previous, sample)
+            previous = sample
+        return violations
+
+    def _violation(self, at_s: float, invariant: str, detail: str) -> Violation:
+        before = [i for i in self.schedule if i.at_s <= at_s]
+        return Violation(at_s, invariant, detail, before[-1].fault.value if before else None)
+
+    def _in_grace(self, at_s: float, kinds: set[Fault]) -> bool:
+        """Within a lease and two periods after such a fault began (the MCU's own lease runs
+        out in that time, and no check can be quicker than a period); for a stuck sensor, its
+        detection time on top."""
+        for i in self.schedule:
+            grace = self.lease_s + 2 * self.period_s
+            start = i.at_s
+            if i.fault is Fault.SENSOR_FROZEN:
+                # A restarted agent watches a stuck sensor afresh (its window is not persisted).
+                grace += FROZEN_DETECTION_S
+                start = max(start, self._boot_started_s)
+            if i.fault in kinds and i.at_s <= at_s <= start + grace:
+                return True
+        return False
+
+    def _active(self, at_s: float, kinds: set[Fault]) -> bool:
+        return any(
+            i.fault in kinds and i.at_s <= at_s <= i.at_s + i.duration_s for i in self.schedule
+        )
+
+    def _no_heat_while_tripped(self, sample: Sample) -> list[Violation]:
+        """I1: no lease while a trip is active or a sensor is broken (the MCU's view too)."""
+        self.checked += 2
+        found = []
+        report = sample.report
+        stopping = set(report.trips) - THROTTLE_ONLY
+        if report.lease_s and report.lease_s > 0 and stopping:
+            found.append(
+                self._violation(
+                    sample.at_s, "I1", f"lease {report.lease_s} s granted while {sorted(stopping)}"
+                )
+            )
+        broken = self._active(sample.at_s, SENSOR_FAULTS)
+        if broken and sample.mcu_power_w > 0 and not self._in_grace(sample.at_s, SENSOR_FAULTS):
+            found.append(
+                self._violation(
+                    sample.at_s, "I1", f"MCU heating {sample.mcu_power_w:.0f} W, sensor broken"
+                )
+            )
+        return found
+
+    def _no_heat_above_the_maximum(self, sample: Sample) -> list[Violation]:
+        """I3: no lease above max_temp_c, and the heater never heats a room that is past it."""
+        self.checked += 2
+        found = []
+        report = sample.report
+        hot = report.temp_c is not None and report.temp_c > self.max_temp_c
+        if hot and report.lease_s and report.lease_s > 0:
+            found.append(self._violation(sample.at_s, "I3", f"lease granted at {report.temp_c} °C"))
+        past = sample.world_c > self.max_temp_c and sample.mcu_power_w > 0
+        # While the controlled sensor is broken the agent cannot see the temperature: then the
+        # MCU's own hard limit is the safety net, and the agent's duty is I1 (no heat once the
+        # fault is detectable), not this.
+        blind = self._active(sample.at_s, SENSOR_FAULTS) or self._in_grace(
+            sample.at_s, SENSOR_FAULTS
+        )
+        if past and not blind and not self._in_grace(sample.at_s, {Fault.OVERHEAT}):
+            found.append(
+                self._violation(
+                    sample.at_s,
+                    "I3",
+                    f"heating {sample.mcu_power_w:.0f} W at {sample.world_c:.2f} °C",
+                )
+            )
+        return found
+
+    def _latched_until_reset(self, before: Sample, after: Sample) -> list[Violation]:
+        """I2: a latched trip is never cleared but by a reset, across restarts too."""
+        self.checked += 1
+        cleared = (set(before.report.trips) - set(after.report.trips)) & LATCHED
+        if cleared and after.resets == before.resets:
+            return [self._violation(after.at_s, "I2", f"{sorted(cleared)} cleared without reset")]
+        return []
+
+    def _no_stall(self, before: Sample, after: Sample) -> list[Violation]:
+        """I6: periods come on time (strict in virtual time), except across a kill or stop."""
+        self.checked += 1
+        gap = after.at_s - before.at_s
+        if after.boot == before.boot and gap > 2 * self.period_s + 1e-6:
+            return [self._violation(after.at_s, "I6", f"{gap:.1f} s between two periods")]
+        return []

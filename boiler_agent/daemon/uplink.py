@@ -215,9 +215,15 @@ class Uplink:
         for message in batch:
             name = self.topics.command_name(message.topic) or message.topic.rsplit("/", 1)[-1]
             reply, command = self.gate.handle(name, message.payload)
-            response_topic = message.response_topic
-            if response_topic is None or not _publishable(response_topic):
-                response_topic = self.topics.reply(name if _plain(name) else "unknown")
+            # A reply goes only under this heater's reply subtree: elsewhere it could overwrite
+            # its state or HA's discovery, or break the broker ACL and flap the connection.
+            response_topic = self.topics.reply(name if _plain(name) else "unknown")
+            requested = message.response_topic
+            if requested is not None and requested != response_topic:
+                if _publishable(requested) and self.topics.owns_reply(requested):
+                    response_topic = requested
+                else:
+                    self.gate.reply_redirected(name, requested)
             if command is None:
                 self.answer(response_topic, message.correlation, reply)
                 if not reply.duplicate:

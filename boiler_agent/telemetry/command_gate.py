@@ -67,6 +67,7 @@ class CommandGate:
         self.remember = remember
         self.setpoint_range_c = setpoint_range_c
         self.rejected: Counter[str] = Counter()
+        self.replies_redirected = 0  # ResponseTopics outside the heater's reply subtree
         self.accepted: Counter[str] = Counter()
         self._replies: OrderedDict[str, CommandReply] = OrderedDict()
 
@@ -101,6 +102,16 @@ class CommandGate:
         except ValidationError as exc:
             return self._refuse(name, "invalid", describe(exc), cmd_id)
         return self._judge(name, command)
+
+    def reply_redirected(self, name: str, requested: str) -> None:
+        """A command's ResponseTopic was outside the heater's reply subtree: count and say so."""
+        self.replies_redirected += 1
+        log.info(
+            "command %s: response topic %s is not under this heater's reply topics; "
+            "replying on the conventional one",
+            _show(name),
+            _show(requested),
+        )
 
     def record(self, reply: CommandReply) -> None:
         """Replace the remembered reply of `reply.cmd_id`, e.g. with what the agent applied."""

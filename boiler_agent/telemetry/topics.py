@@ -99,11 +99,19 @@ class Topics:
         return f"{self.base}/reply"
 
     def reply(self, name: str) -> str:
-        """A default response topic a fleet may put in its commands' v5 `ResponseTopic`.
-
-        Replies always go where the command's response topic says; this is only a convention.
-        """
+        """The conventional response topic of a command, and where its reply goes by default."""
         return f"{self.reply_base}/{check_id('command', name)}"
+
+    def owns_reply(self, topic: str) -> bool:
+        """Whether a command's `ResponseTopic` lies in this heater's reply subtree.
+
+        Only there may a reply go: a response topic is the fleet's to choose, but pointed at the
+        heater's `state`, at Home Assistant's discovery or outside the broker ACL it would
+        overwrite them, or get the heater disconnected by the broker.
+        """
+        prefix = f"{self.reply_base}/"
+        rest = topic.removeprefix(prefix)
+        return rest != topic and bool(rest) and not set(rest) & {"+", "#"}
 
     def job_status(self, job_id: str) -> str:
         return f"{self.base}/jobs/{check_id('job_id', job_id)}/status"
@@ -196,8 +204,8 @@ TOPIC_TABLE: tuple[TopicSpec, ...] = (
         1,
         False,
         "CommandReply",
-        "one reply per command, to the command's v5 ResponseTopic with its CorrelationData "
-        f"(by convention `{HEATER}/reply/{{command}}`)",
+        "one reply per command, with its CorrelationData, to the command's v5 ResponseTopic "
+        f"when it lies under `{HEATER}/reply/`, else to `{HEATER}/reply/{{command}}`",
     ),
     TopicSpec(
         f"{FLEET}/jobs",

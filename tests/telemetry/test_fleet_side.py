@@ -21,7 +21,7 @@ from tests import factories
 from tests.telemetry.consumer import Consumer
 
 TOPICS = Topics("test", "h1")
-REPLIES = "fleet/replies"
+REPLIES = TOPICS.reply_base + "/console-7"  # a requester's own topic under the reply subtree
 
 
 @pytest.fixture
@@ -206,3 +206,63 @@ def test_a_wildcard_response_topic_gets_the_reply_on_the_default_topic(
         assert fleet_consumer.wait_for(lambda: bool(fleet_consumer.on(TOPICS.reply("set_mode"))))
     finally:
         fleet_consumer.close()
+
+
+@pytest.mark.parametrize(
+    "response_topic",
+    [
+        TOPICS.state,  # the heater's own retained state would be overwritten by a reply
+        "homeassistant/climate/h1/config",  # a discovery config: HA would lose the entity
+        Topics("test", "h2").reply("set_mode"),  # another heater's: outside the ACL
+        "fleet/replies",  # outside the heater's subtree: outside the ACL, the connection flaps
+        TOPICS.reply_base,  # the subtree itself is not under it
+    ],
+)
+def test_a_response_topic_outside_the_reply_subtree_gets_the_reply_on_the_heaters_own(
+    fleet: Uplink, broker: LocalBroker, response_topic: str
+) -> None:
+    watcher = Consumer(broker.port, "#", client_id="fleet")
+    try:
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = response_topic
+        properties.CorrelationData = b"r1"
+        watcher.client.publish(
+            TOPICS.cmd("set_mode"), b'{"cmd_id": "r", "mode": "eco"}', qos=1, properties=properties
+        )
+        deadline = time.monotonic() + 10
+        received = []
+        while not received and time.monotonic() < deadline:
+            received = fleet.poll_commands()
+            time.sleep(0.05)
+        assert [r.response_topic for r in received] == [TOPICS.reply("set_mode")]
+        assert fleet.gate.replies_redirected == 1
+        fleet.answer(received[0].response_topic, received[0].correlation, received[0].reply)
+        assert watcher.wait_for(lambda: bool(watcher.on(TOPICS.reply("set_mode"))))
+        assert watcher.on(TOPICS.reply("set_mode"))[0].correlation == b"r1"
+        _drain(fleet)
+        replies = [m.topic for m in watcher.received if m.correlation == b"r1"]
+        assert replies == [TOPICS.cmd("set_mode"), TOPICS.reply("set_mode")]  # command, reply
+    finally:
+        watcher.close()
+
+
+def test_a_response_topic_deeper_in_the_reply_subtree_is_used_as_given(
+    fleet: Uplink, broker: LocalBroker
+) -> None:
+    per_request = TOPICS.reply("set_mode") + "/req-42"
+    watcher = Consumer(broker.port, per_request, client_id="fleet")
+    try:
+        properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        properties.ResponseTopic = per_request
+        watcher.client.publish(
+            TOPICS.cmd("set_mode"), b'{"cmd_id": "d", "mode": "eco"}', qos=1, properties=properties
+        )
+        deadline = time.monotonic() + 10
+        received = []
+        while not received and time.monotonic() < deadline:
+            received = fleet.poll_commands()
+            time.sleep(0.05)
+        assert [r.response_topic for r in received] == [per_request]
+        assert fleet.gate.replies_redirected == 0
+    finally:
+        watcher.close()

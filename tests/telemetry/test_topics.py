@@ -104,3 +104,20 @@ def test_every_payload_model_named_in_the_table_exists_and_every_model_is_in_it(
 
 def test_schema_version_is_one() -> None:
     assert SCHEMA_VERSION == 1
+
+
+def test_a_reply_topic_is_the_heaters_own_only_under_its_reply_subtree() -> None:
+    topics = Topics("f", "h1")
+    assert topics.owns_reply("dh/v1/f/h1/reply/set_mode")
+    assert topics.owns_reply("dh/v1/f/h1/reply/set_mode/req-42")
+    for other in (
+        "dh/v1/f/h1/reply",
+        "dh/v1/f/h1/reply/",
+        "dh/v1/f/h1/replyx/set_mode",
+        "dh/v1/f/h1/state",
+        "dh/v1/f/h2/reply/set_mode",
+        "dh/v1/f/h1/reply/+",
+        "dh/v1/f/h1/reply/#",
+        "homeassistant/climate/h1/config",
+    ):
+        assert not topics.owns_reply(other), other

@@ -43,85 +43,30 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
-from enum import IntEnum
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from boiler_agent.runtime.sqlite_open import open_sqlite
 from boiler_agent.runtime.sqlite_schema import migrate
 from boiler_agent.telemetry.outage import Outage
+from boiler_agent.telemetry.outbox_rows import (
+    AGE_KNOWN,
+    DROP_PAGE_ROWS,
+    MIGRATIONS,
+    NOT_STORED,
+    WRITE_FAILED,
+    OutboxMessage,
+    OutboxStats,
+    Priority,
+    rows_to_drop,
+)
 from boiler_agent.telemetry.run_clock import RunClock
 from boiler_agent.telemetry.wall_clock import BUILD_DATE_S, clock_is_set
 
+__all__ = ["NOT_STORED", "Outbox", "OutboxMessage", "OutboxStats", "Priority"]
+
 log = logging.getLogger(__name__)
-
-SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    priority INTEGER NOT NULL,
-    created REAL NOT NULL,
-    topic TEXT NOT NULL,
-    payload BLOB NOT NULL,
-    qos INTEGER NOT NULL,
-    retain INTEGER NOT NULL,
-    correlation BLOB,
-    replayable INTEGER NOT NULL DEFAULT 0,
-    stream TEXT,
-    seq INTEGER
-);
-CREATE INDEX IF NOT EXISTS messages_by_order ON messages(priority, id);
-CREATE INDEX IF NOT EXISTS messages_by_topic ON messages(topic) WHERE retain = 1;
-CREATE TABLE IF NOT EXISTS counters (
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-);
-"""
-
-NOT_STORED = -1  # what `put` and `put_numbered` return for a message the disk did not take
-WRITE_FAILED = "write_failed"  # the drop reason of those messages
-DROP_PAGE_ROWS = 256  # rows looked at per query when the outbox is full
-# Rows whose age can be told: made by this run (the monotonic clock measured them), or dated
-# by a set clock when now is set too. Arguments: the last id before this run, BUILD_DATE_S,
-# whether now is set.
-AGE_KNOWN = "(id > ? OR (created >= ? AND ? = 1))"
-
-# Migration i takes a file from schema version i to i+1 (runtime/sqlite_schema.py):
-# append a step for every change, never edit one that has shipped.
-MIGRATIONS = (SCHEMA_V1,)
-
-
-class Priority(IntEnum):
-    """Send order after an outage: lower first."""
-
-    EVENT = 0
-    STATE = 1  # birth, state, discovery, command replies: small and latest-wins
-    BULK = 2  # telemetry, job status and results
-
-
-@dataclass(frozen=True)
-class OutboxMessage:
-    id: int
-    priority: Priority
-    created: float
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    correlation: bytes | None
-    replayable: bool  # the payload has a `historical` flag to set when it leaves late
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    queued: int
-    queued_bytes: int
-    oldest_age_s: float | None
-    dropped: dict[str, int]  # reason -> count, over the outbox's whole life
-
-    @property
-    def dropped_total(self) -> int:
-        return sum(self.dropped.values())
 
 
 class Outbox:
@@ -350,36 +295,18 @@ class Outbox:
             )
 
     def _drop_oldest_until_within_size(self) -> None:
-        """Drop bulk rows first, then state, events last; the oldest first within a class.
-
-        Only as many rows as the excess needs: a safety trip must outlive a day of telemetry.
-        """
+        """Drop bulk rows first, then state, events last; the oldest first within a class."""
+        chosen = rows_to_drop(self._db, self._queued_bytes - self.max_bytes)
         dropped = 0
-        for priority in sorted(Priority, reverse=True):
-            while self._queued_bytes > self.max_bytes:
-                # The (priority, id) index serves this page; the sizes say where to stop.
-                candidates = self._db.execute(
-                    "SELECT id, LENGTH(payload) FROM messages WHERE priority = ?"
-                    " ORDER BY id LIMIT ?",
-                    (int(priority), DROP_PAGE_ROWS),
-                ).fetchall()
-                if not candidates:
-                    break
-                excess = self._queued_bytes - self.max_bytes
-                chosen: list[int] = []
-                for row_id, size in candidates:
-                    chosen.append(int(row_id))
-                    excess -= int(size)
-                    if excess <= 0:
-                        break
-                marks = ",".join("?" * len(chosen))
-                rows = self._db.execute(
-                    f"DELETE FROM messages WHERE id IN ({marks})"
-                    " RETURNING stream, seq, LENGTH(payload)",
-                    chosen,
-                ).fetchall()
-                dropped += len(rows)
-                self._forget(rows)
+        for start in range(0, len(chosen), DROP_PAGE_ROWS):
+            page = chosen[start : start + DROP_PAGE_ROWS]
+            rows = self._db.execute(
+                f"DELETE FROM messages WHERE id IN ({','.join('?' * len(page))})"
+                " RETURNING stream, seq, LENGTH(payload)",
+                page,
+            ).fetchall()
+            dropped += len(rows)
+            self._forget(rows)
         self._count_drops("size", dropped)
 
     # -- sending ----------------------------------------------------------------------------

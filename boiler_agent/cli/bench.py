@@ -7,6 +7,7 @@ from typing import Any
 
 from boiler_agent.benchmarks import (
     control,
+    faults,
     kernels,
     overhead,
     power,
@@ -24,6 +25,7 @@ BENCHMARKS = {
     "power": (power, "real workers tracking a stepped watt target, against lock-step duty"),
     "telemetry": (telemetry, "outbox publish rate against raw paho; a day's backlog replayed"),
     "overhead": (overhead, "the supervisor's own CPU and memory, idle and controlling"),
+    "faults": (faults, "the whole agent under a seed's faults, checked by its invariants"),
 }
 
 

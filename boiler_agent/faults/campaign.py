@@ -27,14 +27,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from boiler_agent.config import AgentConfig
-from boiler_agent.faults.harness import CampaignRig
+from boiler_agent.faults.harness import FLEET_OF_RIG, CampaignRig
 from boiler_agent.faults.invariants import Checker, Violation
 from boiler_agent.faults.schedule import NEEDS_BROKER, Fault, draw_schedule
 from boiler_agent.telemetry.local_broker import BrokerUnavailableError, LocalBroker, find_mosquitto
 
 log = logging.getLogger(__name__)
 
-FLEET = "campaign"
+FLEET = FLEET_OF_RIG
 HEATER = "h1"
 OUTBOX_MAX_MB = 4.0
 DISK_BOUND_BYTES = 32 * 1024 * 1024  # I7: the state directory after a campaign
@@ -135,7 +135,9 @@ def campaign_config(workdir: Path, broker_url: str | None) -> AgentConfig:
                 "url": broker_url or "mqtt://127.0.0.1:1883",
                 "outbox_max_mb": OUTBOX_MAX_MB,
             },
-            "compute": {"accept_jobs": False},
+            # Jobs are taken (offer bursts reach the store); simulated workers make heat, not
+            # results, so I5 (results of a clean run) is not checked here.
+            "compute": {"accept_jobs": True},
             "status": {
                 "socket": workdir / "status.sock",
                 "control_socket": workdir / "control.sock",

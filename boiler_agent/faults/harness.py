@@ -22,8 +22,10 @@ from boiler_agent.config import AgentConfig
 from boiler_agent.daemon.clocks import VirtualClock
 from boiler_agent.daemon.loop import PeriodReport
 from boiler_agent.daemon.supervisor import Supervisor
+from boiler_agent.faults.fleet_noise import FleetNoise
 from boiler_agent.faults.schedule import Fault, Injection
 from boiler_agent.telemetry.local_broker import LocalBroker
+from boiler_agent.telemetry.topics import Topics
 from firmware_bridge.simulator.in_process import InProcessHeater
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 WORKERS = 4
 TURN_S = 0.5  # longer turns than on a heater: the simulated workers need no finer duty
 OPERATOR_DELAY_S = 300.0  # an operator resets a latched trip this long after its cause is gone
+FLEET_OF_RIG = "campaign"
 FULL_DISK_PAGES = 1  # PRAGMA max_page_count: the file cannot grow by a page
 
 
@@ -68,6 +71,7 @@ class CampaignRig:
     boots: int = 0
     resets: int = 0
     agent: Supervisor | None = None
+    noise: FleetNoise | None = None
     _active: list[Active] = field(default_factory=list)
     _sensor_faults: int = 0
     _reset_due_s: float | None = None
@@ -115,6 +119,8 @@ class CampaignRig:
     def close(self) -> None:
         if self.agent is not None:
             self.agent.shutdown()
+        if self.noise is not None:
+            self.noise.close()
 
     # -- recording ----------------------------------------------------------------------------
 
@@ -194,7 +200,18 @@ class CampaignRig:
         if injection.fault is Fault.BROKER_PAUSE:
             broker.pause()
             return broker.resume
-        return None  # message faults are sent by the campaign's fleet client
+        noise = self.noise
+        if noise is None:
+            noise = self.noise = FleetNoise(
+                "127.0.0.1", broker.port, Topics(FLEET_OF_RIG, self.config.heater.id), self.seed
+            )
+        if injection.fault is Fault.COMMAND_FLOOD:
+            noise.command_flood()
+        elif injection.fault is Fault.OVERSIZED:
+            noise.oversized()
+        elif injection.fault is Fault.OFFER_BURST:
+            noise.offer_burst()
+        return None
 
     def _repair_sensor(self) -> None:
         self.heater.set_sensor_fault(0, None)

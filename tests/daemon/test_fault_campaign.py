@@ -1,0 +1,36 @@
+"""The fault campaign in CI: one seed, every kind of fault, a real Mosquitto, no violation."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from boiler_agent.faults.campaign import run_campaign
+from boiler_agent.faults.schedule import Fault, draw_schedule
+from boiler_agent.telemetry.local_broker import find_mosquitto
+
+
+def test_the_same_seed_draws_the_same_schedule_and_covers_every_kind() -> None:
+    kinds = tuple(Fault)
+    first = draw_schedule(7, 60, 12 * 3600.0, kinds)
+    assert first == draw_schedule(7, 60, 12 * 3600.0, kinds)
+    assert first != draw_schedule(8, 60, 12 * 3600.0, kinds)
+    assert {injection.fault for injection in first} == set(kinds)
+    assert all(b.at_s - a.at_s >= 120.0 for a, b in itertools.pairwise(first))
+
+
+def test_a_schedule_that_cannot_fit_says_what_it_needs() -> None:
+    with pytest.raises(ValueError, match="--duration"):
+        draw_schedule(1, 100, 3600.0, tuple(Fault))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")
+def test_fifty_faults_of_every_kind_break_no_invariant() -> None:
+    result = run_campaign(seed=1, faults=50, duration_s=50 * 150.0 + 1500.0)
+    assert result["broker"] is True
+    assert set(result["faults_injected"]) == {kind.value for kind in Fault}
+    assert result["faults_total"] == 50
+    assert result["invariants_checked"] > 10_000
+    assert result["violations"] == [], result["violations"]

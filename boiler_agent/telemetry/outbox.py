@@ -402,6 +402,11 @@ class Outbox:
         )
         return self._last_stats
 
+    @property
+    def writes_failing(self) -> bool:
+        """The disk took no write since the last failure: an event about it would be lost too."""
+        return self._outage.ongoing
+
     def age_s(self, message: OutboxMessage) -> float | None:
         """How old a message is; None when it was made by an earlier run with the clock unset."""
         now = self._time.now()

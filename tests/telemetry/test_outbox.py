@@ -168,6 +168,7 @@ def test_a_full_disk_drops_and_counts_messages_and_never_raises(
             box.put("e", f"event {i}".encode(), priority=Priority.EVENT)
     failed = box.stats().dropped.get("write_failed", 0)
     assert failed > 0, box.stats()
+    assert box.writes_failing
     errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(errors) == 1, [r.getMessage() for r in errors]  # once per outage
     assert "database or disk is full" in errors[0].getMessage()
@@ -182,6 +183,7 @@ def test_a_full_disk_drops_and_counts_messages_and_never_raises(
         box.put("t", b"after")
     assert [m.payload for m in box.batch(1000)][-1] == b"after"
     assert any("works again after" in r.getMessage() for r in caplog.records)
+    assert not box.writes_failing
     box.close()
     assert Outbox(tmp_path / "o.sqlite").dropped()["write_failed"] == failed  # persisted
 

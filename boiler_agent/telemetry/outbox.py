@@ -366,8 +366,8 @@ class Outbox:
 
     def expire(self) -> int:
         """Drop messages older than `max_age_s` (of those whose age is known); returns how many."""
-        now = self._time.now()
         with self._lock, self._transaction():
+            now = self._time.now()  # under the lock: never between a clock step and its shift
             removed = self._db.execute(
                 f"DELETE FROM messages WHERE created < ? AND {AGE_KNOWN}"
                 " RETURNING stream, seq, LENGTH(payload)",
@@ -385,8 +385,8 @@ class Outbox:
         A database that cannot be read gives the last counts it gave: reporting must not raise.
         """
         try:
-            now = self._time.now()
             with self._lock:
+                now = self._time.now()
                 count, oldest = self._db.execute(
                     f"SELECT COUNT(*), MIN(created) FILTER (WHERE {AGE_KNOWN}) FROM messages",
                     self._age_known_arguments(now),

@@ -91,7 +91,8 @@ class SafetyGuard:
     active: dict[TripKind, str] = field(default_factory=dict)
     _last_check_s: float | None = None
     _frozen_value: float | None = None
-    _frozen_since_s: float | None = None
+    _frozen_heated_s: float = 0.0  # heating time through which the value has not changed
+    _frozen_last_s: float | None = None
     _window_start: tuple[float, float] | None = None  # (time, temperature)
     _expected_rise_k: float | None = 0.0  # the model's rise over the window so far, if known
     _last_plant_s: float | None = None
@@ -195,7 +196,7 @@ class SafetyGuard:
             if kind is TripKind.RUNAWAY:
                 self._window_start = None
             if kind is TripKind.FROZEN_SENSOR:
-                self._frozen_since_s = None
+                self._frozen_heated_s = 0.0
             events.append(SafetyEvent(now_s, kind, False, f"reset by {by}: {why}"))
         return events
 
@@ -251,12 +252,19 @@ class SafetyGuard:
         return None
 
     def _frozen(self, now_s: float, temp_c: float, power_fraction: float) -> str | None:
-        if temp_c != self._frozen_value or power_fraction <= 0.0:
-            self._frozen_value, self._frozen_since_s = temp_c, now_s
+        """The same value through `frozen_after_s` of heating. Heating that pauses (a trip, a
+        reconnect, the controller at rest) pauses the count without restarting it: a stuck
+        sensor behind a flaky link must still be found; only a changed value restarts it."""
+        last, self._frozen_last_s = self._frozen_last_s, now_s
+        if temp_c != self._frozen_value:
+            self._frozen_value, self._frozen_heated_s = temp_c, 0.0
             return None
-        since = self._frozen_since_s if self._frozen_since_s is not None else now_s
-        if now_s - since >= self.limits.frozen_after_s:
-            return f"sensor stuck at {temp_c:.2f} °C for {now_s - since:.0f} s while heating"
+        if power_fraction > 0.0 and last is not None:
+            self._frozen_heated_s += max(0.0, now_s - last)
+        if self._frozen_heated_s >= self.limits.frozen_after_s:
+            return (
+                f"sensor stuck at {temp_c:.2f} °C through {self._frozen_heated_s:.0f} s of heating"
+            )
         return None
 
     def _runaway(

@@ -61,7 +61,14 @@ class FleetNoise:
             offer = {
                 "job_id": f"burst-{self.rng.getrandbits(32):08x}-{index}",
                 "kernel": "mandelbrot",
-                "params": {"width": 64, "height": 64, "max_iter": 50},
+                "params": {
+                    "width": 64,
+                    "height": 64,
+                    "max_iter": 50,
+                    "center_re": -0.5,
+                    "center_im": 0.0,
+                    "zoom": 1.0 + index,
+                },
             }
             self._publish(self.topics.jobs, json.dumps(offer).encode())
 

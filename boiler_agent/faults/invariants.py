@@ -16,7 +16,7 @@ from boiler_agent.faults.schedule import Fault, Injection
 THROTTLE_ONLY = {"cpu_hot"}  # a trip that throttles rather than stops
 LATCHED = {"frozen_sensor", "runaway", "mcu_fault", "trip_record"}
 SENSOR_FAULTS = {Fault.SENSOR_OPEN, Fault.SENSOR_SHORT, Fault.SENSOR_FROZEN}
-# A stuck sensor reads like a quiet room: it is found after this long (SafetyLimits), not at once.
+# A stuck sensor reads like a quiet room: it is found after this much heating (SafetyLimits).
 FROZEN_DETECTION_S = 300.0
 
 
@@ -44,6 +44,7 @@ class Checker:
     lease_s: float
     checked: int = 0
     _boot_started_s: float = 0.0
+    _frozen_heated_s: float = 0.0  # heating through the stuck-sensor fault, this agent run
 
     def run(self, samples: Sequence[Sample]) -> list[Violation]:
         violations: list[Violation] = []
@@ -51,6 +52,11 @@ class Checker:
         for sample in samples:
             if previous is None or sample.boot != previous.boot:
                 self._boot_started_s = sample.at_s
+                self._frozen_heated_s = 0.0
+            if not self._active(sample.at_s, {Fault.SENSOR_FROZEN}):
+                self._frozen_heated_s = 0.0
+            elif previous is not None and previous.mcu_power_w > 0:
+                self._frozen_heated_s += sample.at_s - previous.at_s
             violations += self._no_heat_while_tripped(sample)
             violations += self._no_heat_above_the_maximum(sample)
             if previous is not None:
@@ -67,14 +73,18 @@ class Checker:
         """Within a lease and two periods after such a fault began (the MCU's own lease runs
         out in that time, and no check can be quicker than a period); for a stuck sensor, its
         detection time on top."""
+        grace = self.lease_s + 2 * self.period_s
         for i in self.schedule:
-            grace = self.lease_s + 2 * self.period_s
-            start = i.at_s
+            if i.fault not in kinds or at_s < i.at_s:
+                continue
             if i.fault is Fault.SENSOR_FROZEN:
-                # A restarted agent watches a stuck sensor afresh (its window is not persisted).
-                grace += FROZEN_DETECTION_S
-                start = max(start, self._boot_started_s)
-            if i.fault in kinds and i.at_s <= at_s <= start + grace:
+                # Found after FROZEN_DETECTION_S of heating with the value stuck; a restarted
+                # agent watches afresh (the count is not persisted across restarts).
+                if at_s <= i.at_s + i.duration_s and (
+                    self._frozen_heated_s <= FROZEN_DETECTION_S + grace
+                ):
+                    return True
+            elif at_s <= i.at_s + grace:
                 return True
         return False
 

@@ -223,3 +223,24 @@ def test_a_heater_body_that_shows_the_heat_explains_a_room_that_still_cools() ->
 def test_a_draw_the_controller_recovers_from_is_not_a_runaway() -> None:
     verdict = _cooling_under_full_heat(SafetyGuard(LIMITS), disturbed=True)
     assert TripKind.RUNAWAY not in verdict.active
+
+
+def test_a_stuck_sensor_is_found_even_when_heating_keeps_pausing() -> None:
+    """Heating that stops and starts (a flaky link, trips that lift) must not hide it."""
+    guard = SafetyGuard(LIMITS)
+    verdict = None
+    for step in range(0, 1000, 2):
+        heating = 0.8 if (step // 100) % 2 == 0 else 0.0  # 100 s on, 100 s off
+        verdict = _check(guard, float(step), 18.5, power_fraction=heating)
+        if TripKind.FROZEN_SENSOR in verdict.active:
+            break
+    assert verdict is not None and TripKind.FROZEN_SENSOR in verdict.active
+    assert step < 700, f"found only at {step} s"
+
+
+def test_a_changing_reading_restarts_the_stuck_sensor_count() -> None:
+    guard = SafetyGuard(LIMITS)
+    for step in range(0, 1200, 2):
+        temp = 18.5 if (step // 200) % 2 == 0 else 18.51  # changes every 200 s of heating
+        verdict = _check(guard, float(step), temp, power_fraction=0.8)
+        assert TripKind.FROZEN_SENSOR not in verdict.active, step

@@ -109,6 +109,8 @@ def assemble(
                 store,
                 pool=config.mqtt.job_pool,
                 clock=clocks.wall,
+                monotonic=clocks.monotonic,
+                workers=workers,
             )
     else:
         log.info("MQTT is disabled (mqtt.enabled = false): no telemetry, no fleet jobs")
@@ -145,4 +147,5 @@ def build_uplink(config: AgentConfig, clocks: Clocks, boot_id: str) -> Uplink:
         ),
         boot_id=boot_id,
         wall_clock=clocks.wall,
+        monotonic=clocks.monotonic,
     )

@@ -159,6 +159,9 @@ def agent_status(snapshot: Snapshot) -> AgentStatus:
             outbox_queued=uplink.outbox_queued,
             outbox_dropped=uplink.outbox_dropped,
             last_error=uplink.last_error,
+            outbox_writes_failing=uplink.outbox_writes_failing,
+            oversized_dropped=uplink.oversized_dropped,
+            replies_redirected=uplink.replies_redirected,
         )
     link = snapshot.link
     jobs = snapshot.jobs

@@ -61,6 +61,9 @@ class UplinkHealth:
     outbox_queued: int
     outbox_dropped: int
     last_error: str | None
+    outbox_writes_failing: bool = False  # the disk refuses the outbox: telemetry is dropped
+    oversized_dropped: int = 0  # messages over MaximumPacketSize the broker sent anyway
+    replies_redirected: int = 0  # replies kept out of topics outside the heater's reply subtree
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,12 @@ class ReceivedCommand:
 
 class Uplink:
     def __init__(
-        self, settings: UplinkSettings, *, boot_id: str, wall_clock: Callable[[], float] = time.time
+        self,
+        settings: UplinkSettings,
+        *,
+        boot_id: str,
+        wall_clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.topics = settings.topics
@@ -86,6 +94,7 @@ class Uplink:
             max_bytes=settings.outbox_max_bytes,
             max_age_s=settings.outbox_max_age_s,
             clock=wall_clock,
+            monotonic=monotonic,
         )
         self.gate = CommandGate(wall_clock, setpoint_range_c=settings.setpoint_range_c)
         self.client = FleetClient(settings.client, self.outbox, clock=wall_clock)
@@ -101,6 +110,9 @@ class Uplink:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        moved = self.outbox.corrupt_moved_to
+        if moved is not None:
+            self.publish_event("fault", "outbox_corrupt", moved_to=moved.name)
         self.client.start()
 
     def stop(self, flush_timeout_s: float) -> bool:
@@ -127,6 +139,9 @@ class Uplink:
             outbox_queued=outbox.queued,
             outbox_dropped=outbox.dropped_total,
             last_error=self.client.stats.last_error,
+            outbox_writes_failing=self.outbox.writes_failing,
+            oversized_dropped=self.client.stats.oversized,
+            replies_redirected=self.gate.replies_redirected,
         )
 
     # -- publishing (control loop thread) ----------------------------------------------------
@@ -176,6 +191,8 @@ class Uplink:
         if self._ha_wants_discovery.is_set():
             self._ha_wants_discovery.clear()
             self._publish_discovery()
+        if self.outbox.writes_failing:
+            return  # an event about drops would be one more drop: said once writes work again
         dropped = sum(self.outbox.dropped().values())
         if dropped > self._dropped_reported:
             self.publish_event(

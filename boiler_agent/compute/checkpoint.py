@@ -9,6 +9,7 @@ never half of one. Reading verifies the zip CRCs and the header; anything wrong 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -46,11 +47,16 @@ def save(path: Path, state: State, *, job_id: str, shard: int, digest: str) -> N
     arrays[HEADER_KEY] = np.frombuffer(json.dumps(header).encode(), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as file:
-        np.savez(file, **arrays)  # type: ignore[arg-type]
-        file.flush()
-        os.fsync(file.fileno())
-    tmp.replace(path)
+    try:
+        with tmp.open("wb") as file:
+            np.savez(file, **arrays)  # type: ignore[arg-type]
+            file.flush()
+            os.fsync(file.fileno())
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # half a file must not hold the space of a full one
+            tmp.unlink(missing_ok=True)
+        raise
     _fsync_directory(path.parent)
 
 

@@ -2,8 +2,9 @@
 
 One single-threaded worker process per core. The pool never imports numba (the workers do).
 It moves messages between the supervisor and the workers, notices a worker that died and
-starts another in its place, and keeps per-worker CPU seconds and chunk rate. What to run
-where is the scheduler's business (`scheduler.py`).
+starts another in its place, and keeps per-worker CPU seconds and chunk rate. The CPU seconds
+of the pool never go down: a replaced worker's last are kept (the power loop measures heat as
+their increase). What to run where is the scheduler's business (`scheduler.py`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class WorkerState(enum.StrEnum):
 @dataclass
 class WorkerEvent:
     """Something a worker said or did: kind is ready, progress, done, stopped, restarted,
-    error or crashed. `task` is the task it concerns, if any."""
+    unsaved (its result could not be written), error or crashed. `task` is the task it
+    concerns, if any."""
 
     worker: int
     kind: str
@@ -103,13 +105,16 @@ class Worker:
     pid: int | None = None
     ready_s: float | None = None
     chunk_times: collections.deque[float] = field(default_factory=collections.deque)
+    last_cpu_s: float = 0.0  # the last CPU time read: what is left once it cannot be read
 
     def cpu_seconds(self) -> float:
+        """CPU seconds of the process so far (still readable while it is a zombie)."""
         try:
             times = psutil.Process(self.process.pid).cpu_times()
         except (psutil.Error, ValueError):
-            return 0.0
-        return float(times.user + times.system)
+            return self.last_cpu_s
+        self.last_cpu_s = max(self.last_cpu_s, float(times.user + times.system))
+        return self.last_cpu_s
 
     def chunk_rate(self, now: float) -> float:
         while self.chunk_times and now - self.chunk_times[0] > CHUNK_RATE_WINDOW_S:
@@ -125,6 +130,7 @@ class WorkerPool:
         self.cache_dir = cache_dir
         self.grace_s = grace_s
         self.replacements = 0
+        self._retired_cpu_s = 0.0  # CPU seconds of the workers that died and were replaced
         self._closing = False
         self._ctx = multiprocessing.get_context("spawn")
         self.workers: list[Worker] = [self._spawn(index) for index in range(size)]
@@ -180,12 +186,14 @@ class WorkerPool:
     def poll(self, timeout_s: float) -> list[WorkerEvent]:
         """Wait up to timeout_s for worker messages or deaths; returns what happened."""
         waitables: list[Connection | int] = [w.conn for w in self.workers]
-        wait(waitables + [w.process.sentinel for w in self.workers], timeout_s)
+        ready = wait(waitables + [w.process.sentinel for w in self.workers], timeout_s)
         events: list[WorkerEvent] = []
         for worker in self.workers:  # polling a quiet pipe costs next to nothing
             events += self._drain(worker)
         now = time.monotonic()
         for worker in self.workers:
+            if worker.state is not WorkerState.DEAD and worker.process.sentinel in ready:
+                worker.cpu_seconds()  # its final CPU time, while a zombie: is_alive() reaps it
             if worker.state is not WorkerState.DEAD and not worker.process.is_alive():
                 events += self._drain(worker)  # its last words first
                 events.append(self._died(worker))
@@ -219,7 +227,7 @@ class WorkerPool:
             worker.state = WorkerState.IDLE
         elif kind == "progress":
             worker.chunk_times.append(time.monotonic())
-        elif kind in ("done", "stopped", "error"):
+        elif kind in ("done", "stopped", "unsaved", "error"):
             worker.task, worker.state, worker.stop_requested_s = None, WorkerState.IDLE, None
         return WorkerEvent(worker.index, kind, body, task)
 
@@ -228,6 +236,7 @@ class WorkerPool:
         task = worker.task
         worker.state = WorkerState.DEAD
         worker.conn.close()
+        self._retired_cpu_s += worker.cpu_seconds()  # the final value, else the last read
         log.warning(
             "worker %d (pid %s) died with exit code %s%s; starting another",
             worker.index,
@@ -243,8 +252,10 @@ class WorkerPool:
     # --- views and shutdown -----------------------------------------------------------------
 
     def busy_cpu_seconds(self) -> float:
-        """CPU seconds of every worker process so far (a replaced worker starts again at 0)."""
-        return sum(worker.cpu_seconds() for worker in self.workers)
+        """CPU seconds of every worker process so far, the replaced ones included: this total
+        never goes down, so its increase is always the heat made since the last look."""
+        live = sum(w.cpu_seconds() for w in self.workers if w.state is not WorkerState.DEAD)
+        return self._retired_cpu_s + live
 
     def running_indices(self) -> list[int]:
         return [w.index for w in self.workers if w.state is WorkerState.RUNNING]

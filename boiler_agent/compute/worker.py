@@ -3,12 +3,18 @@
 Started by the pool with the "spawn" method, single-threaded (numba and BLAS threads pinned to
 one, so one worker is one core's worth of heat). It is the only place that imports numba. It
 talks to the supervisor over a pipe: tasks and stop requests in; ready, progress, checkpoint,
-done, stopped and error messages out. Between chunks it looks at the pipe, so a stop request is
-answered within one chunk (50-100 ms) plus the time to write the checkpoint.
+done, stopped, unsaved and error messages out. Between chunks it looks at the pipe, so a stop
+request is answered within one chunk (50-100 ms) plus the time to write the checkpoint.
+
+Workers run at idle priority (SCHED_IDLE, else nice 19): the heat they make never takes a CPU
+from the supervisor's safety loop or anything else the machine runs. A checkpoint that cannot be
+written (disk full, read-only directory) never ends the worker: the work goes on without it and
+the supervisor is told; a result that cannot be written is reported as "unsaved".
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -18,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 CHUNK_TARGET_S = 0.075  # aim for 50-100 ms of work between looks at the pipe
+WORKER_NICE = 19  # the lowest priority, if SCHED_IDLE is not to be had
 MAX_UNITS_PER_CHUNK = 1_000_000
 SINGLE_THREAD_ENV = {
     "NUMBA_NUM_THREADS": "1",
@@ -52,6 +59,7 @@ class _StopRequestedError(Exception):
 
 def worker_main(conn: Connection, index: int, cache_dir: str | None) -> None:
     """Entry point of the worker process."""
+    lower_priority()
     os.environ.update(SINGLE_THREAD_ENV)
     if cache_dir:
         os.environ["NUMBA_CACHE_DIR"] = cache_dir
@@ -81,6 +89,15 @@ def worker_main(conn: Connection, index: int, cache_dir: str | None) -> None:
                 conn.send(("error", {"message": f"{type(exc).__name__}: {exc}"}))
 
 
+def lower_priority() -> None:
+    """This process runs only when nothing else wants the CPU (the supervisor first)."""
+    with contextlib.suppress(OSError):  # raising one's own niceness is always allowed
+        os.setpriority(os.PRIO_PROCESS, 0, WORKER_NICE)
+    if hasattr(os, "SCHED_IDLE"):  # Linux; unprivileged since 2.6.39
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+
+
 def _run_task(conn: Connection, task: Task) -> None:
     from boiler_agent.compute import checkpoint, kernels
     from boiler_agent.compute.kernel_api import Shard
@@ -104,11 +121,15 @@ def _run_task(conn: Connection, task: Task) -> None:
     directory = Path(task.checkpoint_dir)
     state_path = checkpoint.checkpoint_path(directory, task.job_id, shard.index)
 
-    def save_state() -> str:
-        checkpoint.save(
-            state_path, run.state(), job_id=task.job_id, shard=shard.index, digest=task.digest
-        )
-        return str(state_path)
+    def save_state() -> tuple[str | None, str | None]:
+        """(path, None) once written, (None, why) when the disk would not take it."""
+        try:
+            checkpoint.save(
+                state_path, run.state(), job_id=task.job_id, shard=shard.index, digest=task.digest
+            )
+        except OSError as exc:
+            return None, f"{state_path}: {exc}"
+        return str(state_path), None
 
     per_unit_s: float | None = None
     units = 1
@@ -119,13 +140,15 @@ def _run_task(conn: Connection, task: Task) -> None:
         if conn.poll():
             kind, _ = conn.recv()
             if kind in ("stop", "exit"):
-                path = save_state()
-                stopped = {
+                path, error = save_state()
+                stopped: dict[str, Any] = {
                     "units_done": run.units_done,
-                    "checkpoint": path,
+                    "checkpoint": path,  # None: it resumes from its last checkpoint written
                     "chunks": chunks,
                     "cpu_s": time.process_time() - cpu_start,
                 }
+                if error:
+                    stopped["checkpoint_error"] = error
                 conn.send(("stopped", stopped))
                 raise _StopRequestedError(then_exit=kind == "exit")
         began = time.perf_counter()
@@ -146,13 +169,24 @@ def _run_task(conn: Connection, task: Task) -> None:
             "chunk_s": elapsed,
         }
         if time.monotonic() - last_checkpoint >= task.checkpoint_interval_s:
-            progress["checkpoint"] = save_state()
+            path, error = save_state()  # a failure is tried again one interval later
+            progress["checkpoint" if path else "checkpoint_error"] = path or error
             last_checkpoint = time.monotonic()
         conn.send(("progress", progress))
     partial_path = checkpoint.checkpoint_path(directory, task.job_id, shard.index, "partial")
-    checkpoint.save(
-        partial_path, run.partial(), job_id=task.job_id, shard=shard.index, digest=task.digest
-    )
+    try:
+        checkpoint.save(
+            partial_path, run.partial(), job_id=task.job_id, shard=shard.index, digest=task.digest
+        )
+    except OSError as exc:
+        unsaved = {
+            "reason": f"{partial_path}: {exc}",
+            "units_done": run.units_done,
+            "chunks": chunks,
+            "cpu_s": time.process_time() - cpu_start,
+        }
+        conn.send(("unsaved", unsaved))
+        return
     done_info = {
         "partial": str(partial_path),
         "chunks": chunks,

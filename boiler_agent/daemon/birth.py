@@ -30,7 +30,7 @@ def birth_payload(
         heater_kind=config.heater.kind,
         rated_power_w=max_power_w,
         cpu_count=workers,
-        capabilities=["jobs", "setpoint_override", "set_mode"]
+        capabilities=["jobs", "setpoint_override", "set_mode", "safety_reset"]
         + (["ha_discovery"] if config.homeassistant.discovery else []),
         actuators=actuators,
         config_digest=config_digest(config),

@@ -115,7 +115,9 @@ class ControlLoop:
         self._lease_granted = False
         self.heater_events = HeaterEvents(parts, self.regulation, clocks, self._birth_of)
         self.remote = (
-            RemoteCommands(self.regulation.arbiter, parts.uplink, clocks, self._birth)
+            RemoteCommands(
+                self.regulation.arbiter, parts.uplink, clocks, self._birth, self.resets.request
+            )
             if parts.uplink is not None
             else None
         )

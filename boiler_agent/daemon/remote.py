@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from boiler_agent.control.safety import TripKind
 from boiler_agent.control.setpoint import SetpointArbiter
 from boiler_agent.daemon.clocks import Clocks
 from boiler_agent.daemon.uplink import ReceivedCommand, Uplink
@@ -19,6 +20,7 @@ from boiler_agent.telemetry.payloads import (
     HaMode,
     HaSetpoint,
     RequestBirth,
+    SafetyReset,
     SetMode,
     SetpointOverride,
 )
@@ -33,11 +35,13 @@ class RemoteCommands:
         uplink: Uplink,
         clocks: Clocks,
         birth: Callable[[], Birth | None],
+        reset: Callable[[set[TripKind] | None, str, str], object],
     ) -> None:
         self.arbiter = arbiter
         self.uplink = uplink
         self.clocks = clocks
         self.birth = birth  # None while no MCU is accepted
+        self.reset = reset  # queues a reset of latched trips for the loop
 
     def apply(self, received: ReceivedCommand) -> None:
         command = received.command
@@ -61,6 +65,11 @@ class RemoteCommands:
             self.arbiter.set_mode(command.mode, None)
             applied = {"mode": command.mode}
             self.uplink.publish_event("mode_change", "home_assistant", mode=command.mode)
+        elif isinstance(command, SafetyReset):
+            kinds = {TripKind(kind) for kind in command.kinds} if command.kinds else None
+            self.reset(kinds, f"{command.by} (fleet command {command.cmd_id})", command.reason)
+            asked = ",".join(sorted(command.kinds)) if command.kinds else "all"
+            applied = {"safety_reset": asked}
         elif isinstance(command, RequestBirth):
             birth = self.birth()
             if birth is not None:

@@ -116,6 +116,7 @@ def telemetry_fields(snapshot: Snapshot) -> dict[str, Any]:
         "workers_max": snapshot.workers_max,
         "frequency_mhz": snapshot.frequency_mhz,
         "duty": min(1.0, max(0.0, snapshot.duty)),
+        "heat_problem": snapshot.heat_problem[:300] if snapshot.heat_problem else None,
         "jobs": {"running": jobs.running, "queued": jobs.queued, "done": jobs.done},
         "energy": {
             "total_kwh": round(snapshot.energy_total_kwh, 6),

@@ -60,6 +60,8 @@ JobState = Literal["queued", "running", "preempted", "done", "failed", "rejected
 # Why an offer was rejected. no_room and clock_unset are not the offer's fault: the fleet may
 # offer it again, here or elsewhere.
 JobRejectReason = Literal["invalid", "expired", "no_room", "clock_unset"]
+# The trips only a reset clears (control/safety.py LATCHED; a test keeps the two equal).
+LatchedTrip = Literal["frozen_sensor", "runaway", "mcu_fault", "trip_record"]
 
 Id = Annotated[str, Field(min_length=1, max_length=MAX_ID_CHARS, pattern=ID_PATTERN)]
 Celsius = Annotated[float, Field(ge=-60.0, le=150.0)]
@@ -185,6 +187,11 @@ class Telemetry(Sequenced):
     workers_running: Count = Field(description="compute worker processes running")
     workers_max: Count = Field(description="workers the power allocation allows now")
     frequency_mhz: float | None = Field(default=None, gt=0.0, description="mean CPU clock")
+    heat_problem: str | None = Field(
+        default=None,
+        max_length=300,
+        description="set while heat is asked for and allowed but the workers make none: why",
+    )
     duty: float = Field(ge=0.0, le=1.0, description="share of time the workers may run")
     jobs: JobCounts
     energy: Energy
@@ -265,6 +272,17 @@ class RequestBirth(CommandBase):
     """Publish the birth message again."""
 
 
+class SafetyReset(CommandBase):
+    """Clear latched safety trips, as `boiler-agent safety reset` does on the heater; recorded
+    with the command's `by` and `reason`. Trips that clear by themselves are not reset."""
+
+    reason: str = Field(min_length=1, max_length=200, description="why it is safe to heat again")
+    by: str = Field(min_length=1, max_length=64, description="who asks, for the record")
+    kinds: list[LatchedTrip] | None = Field(
+        default=None, max_length=8, description="only these trips; null: every latched trip"
+    )
+
+
 class HaSetpoint(Strict):
     """Home Assistant's target temperature, sent as plain text: last writer wins."""
 
@@ -323,11 +341,12 @@ class JobResult(Payload):
         return self
 
 
-Command: TypeAlias = SetpointOverride | SetMode | RequestBirth | HaSetpoint | HaMode
+Command: TypeAlias = SetpointOverride | SetMode | RequestBirth | SafetyReset | HaSetpoint | HaMode
 JSON_COMMANDS: dict[str, type[CommandBase]] = {
     "setpoint_override": SetpointOverride,
     "set_mode": SetMode,
     "request_birth": RequestBirth,
+    "safety_reset": SafetyReset,
 }
 PAYLOADS: tuple[type[Payload], ...] = (
     Birth,
@@ -338,6 +357,7 @@ PAYLOADS: tuple[type[Payload], ...] = (
     SetpointOverride,
     SetMode,
     RequestBirth,
+    SafetyReset,
     JobOffer,
     JobStatus,
     JobResult,

@@ -183,6 +183,14 @@ TOPIC_TABLE: tuple[TopicSpec, ...] = (
         "publish the birth message again",
     ),
     TopicSpec(
+        f"{HEATER}/cmd/safety_reset",
+        "fleet → heater",
+        1,
+        False,
+        "SafetyReset",
+        "clear latched safety trips, with who and why (docs/safety.md)",
+    ),
+    TopicSpec(
         f"{HEATER}/cmd/ha_setpoint",
         "HA → heater",
         1,

@@ -3,9 +3,15 @@ only an explicit reset clears them; a link that works one way only stops the hea
 
 from __future__ import annotations
 
+import json
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
+from boiler_agent.control.safety import LATCHED
+from boiler_agent.telemetry.client import IncomingMessage
+from boiler_agent.telemetry.local_broker import free_loopback_port
+from boiler_agent.telemetry.payloads import LatchedTrip
 from tests.daemon.conftest import Rig, rig_config
 
 
@@ -92,3 +98,33 @@ def test_a_one_way_link_stops_the_workers_and_recovers_when_heard_again(
     rig.heater.deaf = False
     rig.run_for(10.0)
     assert "lease_lost" not in rig.last().trips and rig.last().lease_s == 3.0
+
+
+def test_the_fleet_resets_a_latched_trip_with_a_command_recorded_with_who_and_why(
+    make_rig: Callable[..., Rig],
+) -> None:
+    rig = make_rig(mqtt={"enabled": True, "url": f"mqtt://127.0.0.1:{free_loopback_port()}"})
+    _frozen_trip(rig)
+    rig.heater.frozen_reading_c = None
+    loop = rig.agent.loop
+    assert loop is not None and loop.parts.uplink is not None
+    uplink = loop.parts.uplink
+    command = {"cmd_id": "r1", "reason": "sensor replaced", "by": "ops-alice"}
+    uplink.commands.put(
+        IncomingMessage(
+            uplink.topics.cmd("safety_reset"), json.dumps(command).encode(), None, None, 0.0
+        )
+    )
+    rig.run_for(30.0)
+    assert not rig.last().trips and rig.last().lease_s == 3.0
+    rows = uplink.outbox.batch(100_000)
+    events = [json.loads(r.payload) for r in rows if r.topic.endswith("/events")]
+    resets = [e for e in events if e["kind"] == "safety_recovered"]
+    assert resets and "ops-alice" in resets[-1]["details"]["message"]
+    assert "sensor replaced" in resets[-1]["details"]["message"]
+    replies = [json.loads(r.payload) for r in rows if r.topic.endswith("/reply/safety_reset")]
+    assert replies and replies[-1]["ok"] is True
+
+
+def test_the_wire_names_of_latched_trips_are_the_guards() -> None:
+    assert set(typing.get_args(LatchedTrip)) == {kind.value for kind in LATCHED}

@@ -103,6 +103,8 @@ def assemble(
     if config.mqtt.enabled:
         uplink = build_uplink(config, clocks, boot_id)
         if config.compute.accept_jobs:
+            from boiler_agent.compute.memory import shard_memory_budget
+
             feed = JobFeed(
                 uplink.client,
                 uplink.topics,
@@ -111,6 +113,7 @@ def assemble(
                 clock=clocks.wall,
                 monotonic=clocks.monotonic,
                 workers=workers,
+                memory_budget_bytes=shard_memory_budget(workers),
             )
     else:
         log.info("MQTT is disabled (mqtt.enabled = false): no telemetry, no fleet jobs")

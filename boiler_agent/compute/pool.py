@@ -43,7 +43,8 @@ class WorkerState(enum.StrEnum):
 @dataclass
 class WorkerEvent:
     """Something a worker said or did: kind is ready, progress, done, stopped, restarted,
-    unsaved (its result could not be written), error or crashed. `task` is the task it
+    unsaved (its result could not be written), error or crashed (`stop_overdue` in the body
+    when the pool killed it for not stopping within the grace period). `task` is the task it
     concerns, if any."""
 
     worker: int
@@ -106,6 +107,7 @@ class Worker:
     ready_s: float | None = None
     chunk_times: collections.deque[float] = field(default_factory=collections.deque)
     last_cpu_s: float = 0.0  # the last CPU time read: what is left once it cannot be read
+    stop_overdue: bool = False  # killed by us: asked to stop, it did not within the grace
 
     def cpu_seconds(self) -> float:
         """CPU seconds of the process so far (still readable while it is a zombie)."""
@@ -199,12 +201,14 @@ class WorkerPool:
                 events.append(self._died(worker))
             elif (
                 worker.state is WorkerState.STOPPING
+                and not worker.stop_overdue
                 and worker.stop_requested_s is not None
                 and now - worker.stop_requested_s > self.grace_s
             ):
                 log.warning(
                     "worker %d did not stop within %.1f s: killing it", worker.index, self.grace_s
                 )
+                worker.stop_overdue = True
                 self.kill(worker.index)
         return events
 
@@ -247,7 +251,10 @@ class WorkerPool:
         if not self._closing:
             self.workers[worker.index] = self._spawn(worker.index)
             self.replacements += 1
-        return WorkerEvent(worker.index, "crashed", {"exit_code": code}, task)
+        body: dict[str, Any] = {"exit_code": code}
+        if worker.stop_overdue:  # our kill, not the shard's doing (a starved idle worker)
+            body["stop_overdue"] = True
+        return WorkerEvent(worker.index, "crashed", body, task)
 
     # --- views and shutdown -----------------------------------------------------------------
 

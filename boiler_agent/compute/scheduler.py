@@ -8,7 +8,9 @@ heat with, and prunes finished work from the store.
 
 Failed runs. Only a run that failed counts against a shard: its worker died with it
 ("crashed") or its result could not be saved ("unsaved"); at `MAX_SHARD_ATTEMPTS` the job
-fails. A stop with a checkpoint is the heat demand's doing, not the shard's, and is free. A
+fails. A stop with a checkpoint is the heat demand's doing, not the shard's, and is free, and
+so is a worker the pool killed for stopping too late (an idle-priority worker on a busy
+machine may not get the CPU to reach its chunk boundary within the grace period). A
 restart from scratch after a corrupt checkpoint ("restarted") is not counted either: the worker
 lives, the shard runs and makes progress, and what broke is the storage (a power cut mid-write),
 not the job; a job whose checkpoints never load still finishes, from scratch each time.
@@ -252,6 +254,10 @@ class JobScheduler(Generic[PoolT]):
             self.store.shard_restart(task.job_id, task.shard_index)
         elif event.kind == "error":
             self._fail(task.job_id, body["message"], "failed in its kernel")
+        elif event.kind == "crashed" and body.get("stop_overdue"):
+            # Killed by the pool for answering a stop too late (at idle priority a busy machine
+            # may starve it): a stop that cost the work since the last checkpoint, no failure.
+            self.store.shard_preempted(task.job_id, task.shard_index)
         elif event.kind == "crashed":
             self._failed_run(task, f"its worker died (exit code {body.get('exit_code')})")
         elif event.kind == "unsaved":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from pathlib import Path
 
@@ -125,3 +127,24 @@ def test_a_job_paused_a_thousand_times_on_real_workers_finishes_with_the_same_re
     make_scheduler: SchedulerFactory,
 ) -> None:
     _paused_run(make_scheduler, LONG_PAUSED_JOB, pauses=1000)
+
+
+def test_a_worker_killed_for_stopping_too_late_is_no_failed_run(
+    make_scheduler: SchedulerFactory,
+) -> None:
+    scheduler = make_scheduler(1, checkpoint_interval_s=0.05, chunk_target_s=0.01)
+    scheduler.store.submit(validate_job("option_mc", LONG_PAUSED_JOB, job_id="late"))
+    worker = scheduler.pool.workers[0]
+    deadline = time.monotonic() + 60
+    while not any(s.checkpoint for s in scheduler.store.shards("late")):
+        assert time.monotonic() < deadline, "no checkpoint written"
+        scheduler.tick(0.02)
+    scheduler.set_active(0)
+    scheduler.tick(0.0)  # the stop is asked for...
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGSTOP)  # ...and the worker gets no CPU to answer it
+    while scheduler.pool.replacements == 0:
+        assert time.monotonic() < deadline, "the late worker was not killed"
+        scheduler.tick(0.05)
+    shard = scheduler.store.shards("late")[0]
+    assert shard.state is JobState.PREEMPTED and shard.attempts == 0, shard

@@ -44,16 +44,17 @@ CREATE TABLE IF NOT EXISTS remote_jobs (
 # Version 2:
 # - a shard's `attempts` counts failed runs only (its worker died, its result could not be
 #   saved), no longer every start: the old counts meant starts (pauses included), so they are
-#   forgotten;
+#   forgotten for the shards still to run (only those: a large old file is scanned, not
+#   rewritten);
 # - the next shard to run and "is there real work" are index lookups, whatever the queue's size:
 #   unfinished jobs in run order (a partial index, ties in submission order: the rowid that
 #   ends every index entry), then their runnable shards in shard order;
 # - finished jobs by state and age, for the counts and for pruning; fleet jobs whose result
 #   is not published yet, for the loop's look at them every turn;
 # - how many jobs pruning deleted, by state, so the done and failed counts never go down.
-# (No ';' in these comments: the migration runner splits the script on it.)
 SCHEMA_V2 = """
-UPDATE shards SET attempts = 0;
+UPDATE shards SET attempts = 0
+    WHERE attempts != 0 AND state IN ('queued', 'running', 'preempted');
 CREATE INDEX IF NOT EXISTS jobs_runnable ON jobs(filler, created)
     WHERE state IN ('queued', 'running', 'preempted');
 CREATE INDEX IF NOT EXISTS shards_runnable ON shards(job_id, idx)

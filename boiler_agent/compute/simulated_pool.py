@@ -48,7 +48,9 @@ class SimulatedPool:
         self.sleep = sleep
         self.workers = [SimulatedWorker(index) for index in range(size)]
         self.crashes_injected = 0
-        self.broken = False  # a fault to inject: every task crashes its worker at once
+        # A fault to inject: workers take tasks and make no CPU time (a hung kernel, a broken
+        # numba cache). Crash loops are `crash()`, one worker at a time.
+        self.broken = False
         self._last = clock()
         self._pending: list[WorkerEvent] = []
 
@@ -87,10 +89,6 @@ class SimulatedPool:
     def poll(self, timeout_s: float) -> list[WorkerEvent]:
         if timeout_s > 0:
             self.sleep(timeout_s)
-        if self.broken:  # before any CPU time is counted: a broken task makes no heat
-            for worker in self.workers:
-                if worker.task is not None:
-                    self.crash(worker.index)
         self._burn()
         events, self._pending = self._pending, []
         for worker in self.workers:
@@ -113,6 +111,8 @@ class SimulatedPool:
     def _burn(self) -> None:
         now = self.clock()
         elapsed, self._last = max(0.0, now - self._last), now
+        if self.broken:
+            return
         for worker in self.workers:
             if worker.state is WorkerState.RUNNING and not worker.paused and worker.task:
                 worker.cpu_s += elapsed

@@ -26,7 +26,7 @@ class Fault(enum.StrEnum):
     OVERHEAT = "overheat"  # the controlled temperature forced above the hard maximum
     ONE_WAY_LINK = "one_way_link"  # the MCU stops hearing the host; readings keep coming
     WORKER_CRASH = "worker_crash"
-    WORKERS_BROKEN = "workers_broken"  # every worker dies as it starts: no heat can be made
+    WORKERS_BROKEN = "workers_broken"  # the workers hang (a broken kernel cache): no heat made
     AGENT_KILL = "agent_kill"  # kill -9, then systemd's restart
     AGENT_TERM = "agent_term"  # SIGTERM (a clean stop), then a start
     CLOCK_STEP = "clock_step"  # the wall clock jumps (NTP after a boot in 1970, or back)

@@ -104,7 +104,7 @@ def test_a_heater_that_cannot_make_heat_says_so_and_says_when_it_can_again(
     rig.heater.knob(21.0)
     rig.run_for(30.0)
     assert rig.pool.busy_cpu_seconds() > 0
-    rig.pool.broken = True  # every worker dies at once and its replacement will not start
+    rig.pool.broken = True  # the workers hang: they take work and burn nothing
     rig.run_for(65.0)
     status = rig.agent.status()
     assert status.heat_problem is not None and "made 0 W" in status.heat_problem

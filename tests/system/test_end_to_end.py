@@ -26,6 +26,7 @@ from tests.telemetry.consumer import Consumer
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = "dh/v1/e2e/h1"
+REPLY = f"{BASE}/reply/fleet-1"
 JOB = {
     "job_id": "e2e-job-1",
     "kernel": "option_mc",
@@ -123,7 +124,7 @@ def world(tmp_path: Path) -> Iterator[tuple[HeaterSimulator, LocalBroker, Consum
     # Day 100 (April): 500 W can hold the room well above the setpoint.
     simulator = HeaterSimulator("room", speed=144, start_day=100, link_path=tmp_path / "tty")
     simulator.start()
-    consumer = Consumer(broker.port, f"{BASE}/#", "fleet/replies", client_id="fleet")
+    consumer = Consumer(broker.port, f"{BASE}/#", client_id="fleet")
     try:
         yield simulator, broker, consumer
     finally:
@@ -165,13 +166,14 @@ def test_the_agent_heats_follows_knob_and_commands_and_survives_kill_9(
 
         # A command over MQTT, answered through the response topic.
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        properties.ResponseTopic = "fleet/replies"
+        # Replies go only under the heater's own reply subtree (a fleet's per-request topic there).
+        properties.ResponseTopic = REPLY
         properties.CorrelationData = b"eco-1"
         consumer.client.publish(
             f"{BASE}/cmd/set_mode", b'{"cmd_id": "m1", "mode": "eco"}', qos=1, properties=properties
         )
-        _wait(lambda: bool(consumer.on("fleet/replies")), 20, "the reply to set_mode")
-        reply = json.loads(consumer.on("fleet/replies")[0].payload)
+        _wait(lambda: bool(consumer.on(REPLY)), 20, "the reply to set_mode")
+        reply = json.loads(consumer.on(REPLY)[0].payload)
         assert reply["ok"] and reply["applied"] == {"mode": "eco"}
         _wait(lambda: _telemetry(consumer)[-1]["setpoint_c"] == 19.0, 20, "eco's 19 °C setpoint")
         consumer.client.publish(

@@ -43,6 +43,7 @@ from boiler_agent.compute.store_records import (
 )
 from boiler_agent.compute.store_schema import MIGRATIONS, SCHEMA_V1
 from boiler_agent.durations import DAY_S, HOUR_S
+from boiler_agent.runtime.sqlite_open import open_sqlite
 from boiler_agent.runtime.sqlite_schema import migrate
 
 __all__ = ["MIGRATIONS", "SCHEMA_V1", "JobRecord", "JobStore", "Pruned", "ShardRecord"]
@@ -66,12 +67,12 @@ class JobStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._clock = clock
-        self._db = sqlite3.connect(path, isolation_level=None, timeout=10.0)
+        # A corrupt file is moved aside and replaced (its jobs are lost, the heater heats on):
+        # never a restart loop. `corrupt_moved_to` says where it went, for an event.
+        opened = open_sqlite(path, lambda db: _prepare(db, path), timeout_s=10.0, wall_clock=clock)
+        self._db = opened.db
         self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a finished job survives a power cut
-        self._db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
-        migrate(self._db, path, MIGRATIONS)
+        self.corrupt_moved_to = opened.moved_aside
 
     def close(self) -> None:
         self._db.close()
@@ -413,3 +414,10 @@ class JobStore:
 def _shard_files(db: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> list[str]:
     rows = db.execute(f"SELECT checkpoint, partial FROM shards WHERE {where}", args).fetchall()
     return [path for row in rows for path in row if path]
+
+
+def _prepare(db: sqlite3.Connection, path: Path) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")  # a finished job survives a power cut
+    db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT_BYTES}")
+    migrate(db, path, MIGRATIONS)

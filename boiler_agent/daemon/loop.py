@@ -393,6 +393,8 @@ class ControlLoop:
             energy_total_kwh=parts.energy.total_kwh,
             energy_wanted_kwh=parts.energy.wanted_kwh,
             heat_problem=self.heat_watch.problem,
+            store_errors=parts.scheduler.store_errors,
+            checkpoint_errors=parts.scheduler.checkpoint_errors,
             telemetry_sent=self.telemetry_sent,
         )
 

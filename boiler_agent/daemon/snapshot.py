@@ -84,6 +84,8 @@ class Snapshot:
     energy_wanted_kwh: float = 0.0
     telemetry_sent: int = 0
     heat_problem: str | None = None  # heat asked for and allowed, none made (HeatWatch)
+    store_errors: int = 0  # job-store writes the disk refused (jobs degrade, heat goes on)
+    checkpoint_errors: int = 0  # checkpoints the workers could not write
     power_estimated: bool = True  # the power is a model of CPU time until a meter is wired
 
 
@@ -192,7 +194,11 @@ def agent_status(snapshot: Snapshot) -> AgentStatus:
         workers_running=snapshot.workers_running,
         workers_max=snapshot.workers_max,
         duty=round(snapshot.duty, 3),
-        jobs=vars(jobs).copy() if jobs is not None else {},
+        jobs={
+            **(vars(jobs) if jobs is not None else {}),
+            "store_errors": snapshot.store_errors,
+            "checkpoint_errors": snapshot.checkpoint_errors,
+        },
         link={
             "state": link.state,
             "frames_rx": link.frames_rx,

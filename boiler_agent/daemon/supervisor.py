@@ -112,6 +112,9 @@ class Supervisor:
         )
         self.loop = loop
         parts = loop.parts
+        moved = parts.scheduler.store.corrupt_moved_to
+        if moved is not None and parts.uplink is not None:
+            parts.uplink.publish_event("fault", "job_store_corrupt", moved_to=moved.name)
         if parts.uplink is not None:
             parts.uplink.start()
         if self.serve_status:
@@ -227,6 +230,7 @@ class Supervisor:
             if not parts.uplink.stop(flush_timeout_s=left(FLUSH_S)):
                 log.warning("outbox not empty at stop: the rest leaves with the next start")
         loop.jobs_done_at_stop = loop.jobs_done
+        scheduler.close()
         scheduler.store.close()
         loop.state = "stopped"
         loop.latest = loop.snapshot()
@@ -252,6 +256,7 @@ class Supervisor:
         if parts.uplink is not None:
             parts.uplink.client.abort()
             parts.uplink.outbox.close()
+        parts.scheduler.close()
         parts.scheduler.store.close()
         self._writer.abandon()
         for server in (self._status_server, self._control_server):

@@ -20,7 +20,7 @@ from typing import Any
 
 from boiler_agent.control.safety import SafetyEvent
 from boiler_agent.telemetry.client import ClientSettings, FleetClient, IncomingMessage
-from boiler_agent.telemetry.command_gate import CommandGate
+from boiler_agent.telemetry.command_gate import CommandGate, printable
 from boiler_agent.telemetry.discovery import discovery_messages, ha_status_topic
 from boiler_agent.telemetry.inbox import Inbox
 from boiler_agent.telemetry.outbox import Outbox, Priority
@@ -171,7 +171,7 @@ class Uplink:
         )
 
     def publish_event(self, kind: str, reason: str, **details: str | float | int | bool) -> int:
-        log.info("event %s: %s %s", kind, reason, details or "")
+        log.info("event %s: %s %s", kind, printable(reason), printable(str(details or "")))
         return self.client.publish_numbered(
             "events",
             self.topics.events,

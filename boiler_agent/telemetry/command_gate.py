@@ -109,8 +109,8 @@ class CommandGate:
         log.info(
             "command %s: response topic %s is not under this heater's reply topics; "
             "replying on the conventional one",
-            _show(name),
-            _show(requested),
+            printable(_show(name)),
+            printable(_show(requested)),
         )
 
     def record(self, reply: CommandReply) -> None:
@@ -201,7 +201,7 @@ class CommandGate:
     ) -> tuple[CommandReply, None]:
         self.rejected[reason] += 1
         error = _utf8(error)
-        log.info("command %s refused (%s): %s", _show(name), reason, error)
+        log.info("command %s refused (%s): %s", printable(_show(name)), reason, printable(error))
         reply = CommandReply(
             cmd_id=cmd_id, command=_utf8(name[:MAX_ID_CHARS]), ok=False, reason=reason, error=error
         )
@@ -230,6 +230,12 @@ def describe(error: ValidationError) -> str:
     if len(problems) > MAX_ERRORS_SHOWN:
         parts.append(f"and {len(problems) - MAX_ERRORS_SHOWN} more")
     return "; ".join(parts)
+
+
+def printable(text: str) -> str:
+    """Text a log line can carry: a lone surrogate from the network (valid in a JSON string,
+    not in UTF-8) would make the log handler fail, so it is written as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _show(value: Any) -> str:

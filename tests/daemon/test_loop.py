@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from boiler_agent.daemon.lock import AgentStartError
+from boiler_agent.telemetry.local_broker import free_loopback_port
 from tests.daemon.conftest import Rig
 
 HOUR_S = 3600.0
@@ -112,3 +114,23 @@ def test_a_heater_that_cannot_make_heat_says_so_and_says_when_it_can_again(
     rig.pool.broken = False
     rig.run_for(30.0)
     assert rig.agent.status().heat_problem is None
+
+
+def test_a_corrupt_job_store_is_moved_aside_and_the_agent_heats_on(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "jobs.sqlite").write_bytes(b"this is not a database" * 100)
+    rig = make_rig(mqtt={"enabled": True, "url": f"mqtt://127.0.0.1:{free_loopback_port()}"})
+    assert list(state.glob("jobs.sqlite.corrupt-*")), "the corrupt file was not kept aside"
+    rig.heater.connect()
+    rig.heater.knob(21.0)
+    rig.run_for(60.0)
+    assert rig.last().lease_s == 3.0 and rig.pool.busy_cpu_seconds() > 0
+    loop = rig.agent.loop
+    assert loop is not None and loop.parts.uplink is not None
+    rows = loop.parts.uplink.outbox.batch(100_000)
+    events = [json.loads(r.payload) for r in rows if r.topic.endswith("/events")]
+    assert any(e["reason"] == "job_store_corrupt" for e in events)
+    assert rig.agent.status().jobs["store_errors"] == 0

@@ -30,6 +30,8 @@ from boiler_agent.compute.worker import Task, worker_main
 log = logging.getLogger(__name__)
 
 CHUNK_RATE_WINDOW_S = 10.0
+EXIT_GRACE_S = 1.0  # at close, for every worker together to exit after its checkpoint
+KILLED_JOIN_S = 0.5  # a SIGKILLed process is gone at once; this only bounds a wait
 
 
 class WorkerState(enum.StrEnum):
@@ -301,9 +303,14 @@ class WorkerPool:
             self.resume(worker.index)
             with contextlib.suppress(OSError, ValueError):
                 worker.conn.send(("exit", {}))
+        # One grace for all, then SIGKILL for all: the stop's time does not grow with the number
+        # of workers (24 stuck workers waited 48 s here before, past TimeoutStopSec).
+        exit_by = time.monotonic() + EXIT_GRACE_S
         for worker in self.workers:
-            worker.process.join(timeout=1.0)
+            worker.process.join(timeout=max(0.0, exit_by - time.monotonic()))
+        for worker in self.workers:
             if worker.process.is_alive():
                 worker.process.kill()
-                worker.process.join(timeout=1.0)
+        for worker in self.workers:
+            worker.process.join(timeout=KILLED_JOIN_S)
         return events

@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-broker", action="store_true", help="without Mosquitto: no broker faults, no I4"
     )
+    parser.add_argument(
+        "--healthy",
+        action="store_true",
+        help="no faults: each preset (room, office, boiler) for --duration (default 1d); "
+        "any trip is a violation (I8)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON line per seed, no table")
 
 
@@ -44,6 +50,8 @@ def report(args: argparse.Namespace) -> int:
     from boiler_agent.faults.schedule import COOLDOWN_S, MIN_GAP_S, WARMUP_S
 
     logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # a quiet run
+    if args.healthy:
+        return _healthy(args)
     try:
         duration_s = (
             parse_duration(args.duration)
@@ -78,6 +86,18 @@ def report(args: argparse.Namespace) -> int:
         }
         emit("fault campaign, all seeds", summary, args.json)
     return 1 if any(r["violations_total"] for r in results) else 0
+
+
+def _healthy(args: argparse.Namespace) -> int:
+    from boiler_agent.faults.campaign import run_campaign
+
+    duration_s = parse_duration(args.duration or "1d")
+    failed = False
+    for preset in ("room", "office", "boiler"):
+        result = run_campaign(args.seed, 0, duration_s, use_broker=False, preset=preset)
+        failed = failed or bool(result["violations_total"])
+        emit(f"healthy {preset}", result, args.json)
+    return 1 if failed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,13 +28,14 @@ from paho.mqtt.properties import Properties
 
 from boiler_agent.config import AgentConfig
 from boiler_agent.faults.harness import FLEET_OF_RIG, CampaignRig
-from boiler_agent.faults.invariants import Checker, Violation
+from boiler_agent.faults.invariants import Checker, Violation, healthy_heater_never_trips
 from boiler_agent.faults.schedule import NEEDS_BROKER, Fault, draw_schedule
 from boiler_agent.telemetry.local_broker import BrokerUnavailableError, LocalBroker, find_mosquitto
 
 log = logging.getLogger(__name__)
 
 FLEET = FLEET_OF_RIG
+HEATER_TYPES = {"room": "room", "office": "room", "boiler": "boiler"}
 HEATER = "h1"
 OUTBOX_MAX_MB = 4.0
 DISK_BOUND_BYTES = 32 * 1024 * 1024  # I7: the state directory after a campaign
@@ -123,12 +124,12 @@ class TelemetryCapture:
         return len(seqs) + 1, found
 
 
-def campaign_config(workdir: Path, broker_url: str | None) -> AgentConfig:
+def campaign_config(workdir: Path, broker_url: str | None, preset: str = "room") -> AgentConfig:
     return AgentConfig.model_validate(
         {
             "state_dir": workdir / "state",
             "cache_dir": workdir / "cache",
-            "heater": {"id": HEATER, "fleet": FLEET, "kind": "room"},
+            "heater": {"id": HEATER, "fleet": FLEET, "kind": HEATER_TYPES[preset]},
             "serial": {"port": "/dev/campaign-heater"},
             "mqtt": {
                 "enabled": broker_url is not None,
@@ -166,8 +167,14 @@ def _broker(workdir: Path, wanted: bool) -> Iterator[LocalBroker | None]:
 
 
 def run_campaign(
-    seed: int, faults: int, duration_s: float, *, use_broker: bool = True
+    seed: int,
+    faults: int,
+    duration_s: float,
+    *,
+    use_broker: bool = True,
+    preset: str = "room",
 ) -> dict[str, Any]:
+    """One seed's campaign; with no faults, a healthy heater's run, where any trip is I8."""
     started = time.monotonic()
     rss_before = psutil.Process().memory_info().rss
     with tempfile.TemporaryDirectory(prefix="boiler-agent-faults-") as scratch:
@@ -175,9 +182,9 @@ def run_campaign(
         with _broker(workdir, use_broker) as broker:
             kinds = tuple(k for k in Fault if broker is not None or k not in NEEDS_BROKER)
             schedule = draw_schedule(seed, faults, duration_s, kinds)
-            config = campaign_config(workdir, broker.url if broker else None)
+            config = campaign_config(workdir, broker.url if broker else None, preset)
             capture = TelemetryCapture("127.0.0.1", broker.port) if broker else None
-            rig = CampaignRig(workdir, seed, config, broker=broker)
+            rig = CampaignRig(workdir, seed, config, broker=broker, preset=preset)
             try:
                 rig.run_until(duration_s, schedule)
             finally:
@@ -187,6 +194,9 @@ def run_campaign(
             )
             violations = checker.run(rig.samples)
             checked = checker.checked
+            if not schedule:
+                checked += len(rig.samples)
+                violations += healthy_heater_never_trips(rig.samples)
             if capture is not None:
                 capture.settle()
                 capture.close()
@@ -204,6 +214,7 @@ def run_campaign(
     counts = collections.Counter(fault.value for _, fault in rig.injected)
     return {
         "seed": seed,
+        "preset": preset,
         "faults_injected": dict(sorted(counts.items())),
         "faults_total": sum(counts.values()),
         "invariants_checked": checked,

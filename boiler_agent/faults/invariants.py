@@ -154,3 +154,12 @@ class Checker:
         if after.boot == before.boot and gap > 2 * self.period_s + 1e-6:
             return [self._violation(after.at_s, "I6", f"{gap:.1f} s between two periods")]
         return []
+
+
+def healthy_heater_never_trips(samples: Sequence[Sample]) -> list[Violation]:
+    """I8: with no fault injected, no trip at all: a false trip is a failure too."""
+    for sample in samples:
+        if sample.report.trips:
+            detail = "; ".join(f"{k}: {v}" for k, v in sample.report.trips.items())
+            return [Violation(sample.at_s, "I8", f"a healthy heater tripped: {detail}", None)]
+    return []

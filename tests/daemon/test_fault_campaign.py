@@ -34,3 +34,13 @@ def test_fifty_faults_of_every_kind_break_no_invariant() -> None:
     assert result["faults_total"] == 50
     assert result["invariants_checked"] > 10_000
     assert result["violations"] == [], result["violations"]
+
+
+@pytest.mark.slow
+def test_a_healthy_boiler_through_its_morning_draws_never_trips() -> None:
+    """I8 on the campaign's rig: the 6:00-9:00 hot-water draws, no fault, no trip."""
+    result = run_campaign(
+        seed=3, faults=0, duration_s=3 * 3600.0, use_broker=False, preset="boiler"
+    )
+    assert result["invariants_checked"] > 10_000
+    assert result["violations"] == [], result["violations"]

@@ -170,7 +170,11 @@ def _config(
                 "url": broker_url or f"mqtt://127.0.0.1:{free_loopback_port()}",
                 "telemetry_period_s": TELEMETRY_PERIOD_S,
             },
-            "status": {"socket": workdir / "status.sock", "state_file": state_dir / "status.json"},
+            "status": {
+                "socket": workdir / "status.sock",
+                "control_socket": workdir / "control.sock",
+                "state_file": state_dir / "status.json",
+            },
         }
     )
 

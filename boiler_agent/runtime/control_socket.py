@@ -10,7 +10,6 @@ Requests: `{"action": "safety_reset", "reason": "...", "kinds": ["runaway", ...]
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import pwd
@@ -18,7 +17,6 @@ import socket
 import socketserver
 import struct
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +24,8 @@ from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from boiler_agent.runtime.status import StatusError, remove_stale_socket
+from boiler_agent.runtime.status import remove_stale_socket
+from boiler_agent.runtime.unix_service import UnixService
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,6 @@ SOCKET_MODE = 0o660  # root and the agent's group
 MAX_REQUEST_BYTES = 4096
 REQUEST_TIMEOUT_S = 2.0  # a client that sends nothing cannot hold the channel
 ANSWER_TIMEOUT_S = 10.0  # the loop applies an action within a turn; this is its ceiling
-POLL_INTERVAL_S = 0.2
 Answer = dict[str, Any]
 
 
@@ -88,40 +86,14 @@ class ControlServer:
     def __init__(self, socket_path: Path, handler: Callable[[ControlRequest, str], Answer]) -> None:
         self.socket_path = socket_path
         self._handler = handler
-        self._server: _UnixServer | None = None
-        self._thread: threading.Thread | None = None
+        self._service = UnixService(socket_path, SOCKET_MODE, "control")
 
     def start(self) -> None:
         remove_stale_socket(self.socket_path)
-        server = _UnixServer(self.socket_path, self)
-        try:
-            server.server_bind()
-            self.socket_path.chmod(SOCKET_MODE)  # before listen(): nobody sees the umask's mode
-            server.server_activate()
-        except OSError as exc:
-            server.server_close()
-            reason = exc.strerror or str(exc)
-            raise StatusError(f"cannot serve control on {self.socket_path}: {reason}") from None
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": POLL_INTERVAL_S},
-            name="control-server",
-            daemon=True,
-        )
-        self._thread.start()
-        log.info("control channel on %s", self.socket_path)
+        self._service.start(_UnixServer(self.socket_path, self))
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        with contextlib.suppress(OSError):
-            self.socket_path.unlink()
+        self._service.stop()
 
     def answer(self, raw: bytes, user: str) -> Answer:
         """Bad input is answered with its reason, never raised into the agent."""

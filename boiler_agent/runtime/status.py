@@ -8,7 +8,6 @@ are re-exported here, so callers import everything status-related from one place
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -17,7 +16,6 @@ import socketserver
 import stat
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +32,7 @@ from boiler_agent.runtime.status_model import (
     parse_status,
 )
 from boiler_agent.runtime.status_view import format_age, render_status, status_line
+from boiler_agent.runtime.unix_service import UnixService
 
 __all__ = [
     "DEFAULT_SOCKET_PATH",
@@ -68,7 +67,6 @@ SEND_TIMEOUT_S = 1.0
 # Connecting to an old socket file to see whether another agent still listens on it.
 PROBE_TIMEOUT_S = 1.0
 # serve_forever() looks at its stop flag this often: the latency of stop().
-POLL_INTERVAL_S = 0.2
 BACKLOG = 16
 # Larger than any real status; a peer sending more is not an agent.
 MAX_STATUS_BYTES = 1 << 20
@@ -138,47 +136,16 @@ class StatusServer:
     def __init__(self, socket_path: Path, provider: Callable[[], AgentStatus]) -> None:
         self.socket_path = socket_path
         self._provider = provider
-        self._server: _UnixServer | None = None
-        self._thread: threading.Thread | None = None
-        self._inode: int | None = None
+        self._service = UnixService(socket_path, SOCKET_MODE, "status")
         self._last_failure = ""
 
     def start(self) -> None:
         """Bind and serve on a daemon thread; AgentAlreadyRunningError if another agent answers."""
         remove_stale_socket(self.socket_path)
-        server = _UnixServer(self.socket_path, self)
-        try:
-            server.server_bind()
-            # Before listen(): until then nobody can connect, so no one sees the umask's mode.
-            self.socket_path.chmod(SOCKET_MODE)
-            self._inode = self.socket_path.stat().st_ino
-            server.server_activate()
-        except OSError as exc:
-            server.server_close()
-            reason = exc.strerror or str(exc)
-            raise StatusError(f"cannot serve status on {self.socket_path}: {reason}") from None
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": POLL_INTERVAL_S},
-            name="status-server",
-            daemon=True,  # never holds up the agent's exit
-        )
-        self._thread.start()
-        log.info("status served on %s", self.socket_path)
+        self._service.start(_UnixServer(self.socket_path, self))
 
     def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        # Remove the file only if it is still ours, not one a newer agent has bound since.
-        with contextlib.suppress(OSError):
-            if self.socket_path.stat().st_ino == self._inode:
-                self.socket_path.unlink()
+        self._service.stop()
 
     def render(self) -> bytes:
         """The bytes one client gets: the status, or an error object if there is none."""

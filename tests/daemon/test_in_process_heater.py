@@ -15,9 +15,14 @@ from tests.daemon.conftest import WORKERS, Rig, rig_config
 from tests.daemon.fakes import FakeHeater
 
 
-def _rig(tmp_path: Path) -> tuple[Rig, InProcessHeater]:
+def _rig(
+    tmp_path: Path, *, start_day: int = 75, start_hour: float = 11.0
+) -> tuple[Rig, InProcessHeater]:
+    """The real agent against the in-process room heater, by default a mild March noon."""
     clock = VirtualClock()
-    heater = InProcessHeater("room", clock=clock.now, seed=1, start_day=75, start_hour=11.0)
+    heater = InProcessHeater(
+        "room", clock=clock.now, seed=1, start_day=start_day, start_hour=start_hour
+    )
     pool = SimulatedPool(WORKERS, clock=clock.now, sleep=clock.sleep)
     agent = Supervisor(
         rig_config(tmp_path),
@@ -77,19 +82,7 @@ def test_a_replugged_port_is_reconnected_and_heat_resumes(tmp_path: Path) -> Non
 def test_a_cold_morning_with_an_undersized_heater_is_not_a_runaway(tmp_path: Path) -> None:
     """Mid-January at 6:00 the 500 W room heater loses ground at first: heat that does not win
     against the cold is not a sensor that lost the heat (a false trip seen in-process)."""
-    clock = VirtualClock()
-    heater = InProcessHeater("room", clock=clock.now, seed=1, start_day=15, start_hour=6.0)
-    pool = SimulatedPool(WORKERS, clock=clock.now, sleep=clock.sleep)
-    agent = Supervisor(
-        rig_config(tmp_path),
-        clocks=clock.clocks(),
-        serve_status=False,
-        link=heater.link,
-        pool=pool,
-        cpu_sensor=lambda: None,
-    )
-    agent.start()
-    rig = Rig(clock, FakeHeater(clock), pool, agent, step_world=heater.pump)
+    rig, heater = _rig(tmp_path, start_day=15, start_hour=6.0)
     try:
         rig.run_for(30.0)
         heater.world.turn_knob(_room_c(heater) + 2.0)
@@ -97,4 +90,4 @@ def test_a_cold_morning_with_an_undersized_heater_is_not_a_runaway(tmp_path: Pat
         tripped = {kind for report in rig.reports for kind in report.trips}
         assert not tripped, tripped
     finally:
-        agent.shutdown()
+        rig.agent.shutdown()

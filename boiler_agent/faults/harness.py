@@ -66,7 +66,8 @@ class CampaignRig:
     broker: LocalBroker | None = None
     preset: str = "room"
     clock: VirtualClock = field(default_factory=VirtualClock)
-    samples: list[Sample] = field(default_factory=list)
+    on_sample: Callable[[Sample], None] | None = None  # e.g. the invariants' Checker.observe
+    periods: int = 0
     injected: list[tuple[float, Fault]] = field(default_factory=list)
     boots: int = 0
     resets: int = 0
@@ -126,7 +127,10 @@ class CampaignRig:
 
     def _record(self, report: PeriodReport) -> None:
         world = self.heater.world.snapshot()
-        self.samples.append(
+        self.periods += 1
+        if self.on_sample is None:
+            return
+        self.on_sample(
             Sample(
                 at_s=report.at_s,
                 boot=self.boots,

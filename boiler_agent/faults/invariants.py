@@ -8,7 +8,7 @@ failing seed points at its cause.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from boiler_agent.faults.harness import Sample
 from boiler_agent.faults.schedule import Fault, Injection
@@ -18,6 +18,7 @@ LATCHED = {"frozen_sensor", "runaway", "mcu_fault", "trip_record"}
 SENSOR_FAULTS = {Fault.SENSOR_OPEN, Fault.SENSOR_SHORT, Fault.SENSOR_FROZEN}
 # A stuck sensor reads like a quiet room: it is found after this much heating (SafetyLimits).
 FROZEN_DETECTION_S = 300.0
+MAX_KEPT = 200  # violations kept with their details; every one is counted
 
 
 @dataclass(frozen=True)
@@ -43,27 +44,43 @@ class Checker:
     period_s: float
     lease_s: float
     checked: int = 0
+    violation_count: int = 0
     _boot_started_s: float = 0.0
     _frozen_heated_s: float = 0.0  # heating through the stuck-sensor fault, this agent run
 
+    violations: list[Violation] = field(default_factory=list)
+    _previous: Sample | None = None
+
     def run(self, samples: Sequence[Sample]) -> list[Violation]:
-        violations: list[Violation] = []
-        previous: Sample | None = None
         for sample in samples:
-            if previous is None or sample.boot != previous.boot:
-                self._boot_started_s = sample.at_s
-                self._frozen_heated_s = 0.0
-            if not self._active(sample.at_s, {Fault.SENSOR_FROZEN}):
-                self._frozen_heated_s = 0.0
-            elif previous is not None and previous.mcu_power_w > 0:
-                self._frozen_heated_s += sample.at_s - previous.at_s
-            violations += self._no_heat_while_tripped(sample)
-            violations += self._no_heat_above_the_maximum(sample)
-            if previous is not None:
-                violations += self._latched_until_reset(previous, sample)
-                violations += self._no_stall(previous, sample)
-            previous = sample
-        return violations
+            self.observe(sample)
+        return self.violations
+
+    def observe(self, sample: Sample) -> None:
+        """One period, checked as it comes: a week-long history is never held in memory."""
+        previous, self._previous = self._previous, sample
+        if previous is None or sample.boot != previous.boot:
+            self._boot_started_s = sample.at_s
+            self._frozen_heated_s = 0.0
+        if not self._active(sample.at_s, {Fault.SENSOR_FROZEN}):
+            self._frozen_heated_s = 0.0
+        elif previous is not None and previous.mcu_power_w > 0:
+            self._frozen_heated_s += sample.at_s - previous.at_s
+        found = self._no_heat_while_tripped(sample) + self._no_heat_above_the_maximum(sample)
+        if previous is not None:
+            found += self._latched_until_reset(previous, sample) + self._no_stall(previous, sample)
+        if not self.schedule:
+            found += self._healthy_never_trips(sample)
+        self.violations += found[: max(0, MAX_KEPT - len(self.violations))]
+        self.violation_count += len(found)
+
+    def _healthy_never_trips(self, sample: Sample) -> list[Violation]:
+        """I8: with no fault injected, no trip at all: a false trip is a failure too."""
+        self.checked += 1
+        if not sample.report.trips:
+            return []
+        detail = "; ".join(f"{k}: {v}" for k, v in sample.report.trips.items())
+        return [Violation(sample.at_s, "I8", f"a healthy heater tripped: {detail}", None)]
 
     def _violation(self, at_s: float, invariant: str, detail: str) -> Violation:
         before = [i for i in self.schedule if i.at_s <= at_s]
@@ -154,12 +171,3 @@ class Checker:
         if after.boot == before.boot and gap > 2 * self.period_s + 1e-6:
             return [self._violation(after.at_s, "I6", f"{gap:.1f} s between two periods")]
         return []
-
-
-def healthy_heater_never_trips(samples: Sequence[Sample]) -> list[Violation]:
-    """I8: with no fault injected, no trip at all: a false trip is a failure too."""
-    for sample in samples:
-        if sample.report.trips:
-            detail = "; ".join(f"{k}: {v}" for k, v in sample.report.trips.items())
-            return [Violation(sample.at_s, "I8", f"a healthy heater tripped: {detail}", None)]
-    return []

@@ -44,8 +44,25 @@ def fleet(broker: LocalBroker, tmp_path: Path) -> Iterator[Uplink]:
     )
     side.start()
     assert side.client.wait_connected(10)
+    _wait_listening(side, broker)
     yield side
     side.stop(flush_timeout_s=2)
+
+
+def _wait_listening(side: Uplink, broker: LocalBroker) -> None:
+    """Connected is not yet subscribed (the SUBSCRIBE follows the CONNACK): wait until a probe
+    command arrives, so a test's first command is not published before anyone listens."""
+    probe = Consumer(broker.port, "probe/unused", client_id="probe")
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            probe.client.publish(TOPICS.cmd("probe"), b"{}", qos=1)
+            time.sleep(0.05)
+            if side.commands.drain():
+                return
+        raise AssertionError("the uplink never received a command: not subscribed after 10 s")
+    finally:
+        probe.close()
 
 
 def _command(consumer: Consumer, name: str, payload: bytes, correlation: bytes) -> None:

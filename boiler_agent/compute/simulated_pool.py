@@ -47,7 +47,6 @@ class SimulatedPool:
         self.clock = clock
         self.sleep = sleep
         self.workers = [SimulatedWorker(index) for index in range(size)]
-        self.crashes_injected = 0
         # A fault to inject: workers take tasks and make no CPU time (a hung kernel, a broken
         # numba cache). Crash loops are `crash()`, one worker at a time.
         self.broken = False
@@ -81,7 +80,6 @@ class SimulatedPool:
         worker = self.workers[index]
         task = worker.task
         self.workers[index] = SimulatedWorker(index, cpu_s=worker.cpu_s)
-        self.crashes_injected += 1
         self._pending.append(WorkerEvent(index, "crashed", {"exit_code": -9}, task))
 
     # --- events -----------------------------------------------------------------------------

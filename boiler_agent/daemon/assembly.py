@@ -28,8 +28,9 @@ from firmware_bridge.link import HeaterLink
 
 log = logging.getLogger(__name__)
 
-# The built-in work when there is heat demand and no fleet job: an option price so large it
-# never ends, checkpointed like any job (so a restart resumes it).
+# The built-in work when there is heat demand and no fleet job: a large option price,
+# checkpointed like any job (so a restart resumes it); when one finishes, the scheduler drops it
+# and starts another.
 FILLER = FillerJob(
     "option_mc",
     {

@@ -42,7 +42,7 @@ class HeaterEvents:
         self.birth_of = birth_of
         self._birth_sent_for: int | None = None  # the MCU boot the birth message was sent for
 
-    def handle(self, now: float) -> None:
+    def handle(self) -> None:
         heater = self.parts.heater
         uplink = self.parts.uplink
         news = heater.poll()

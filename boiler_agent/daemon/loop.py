@@ -140,7 +140,7 @@ class ControlLoop:
     def turn(self) -> PeriodReport | None:
         """One pass: heater news, commands, and a period when one is due; then wait a little."""
         now = self.clocks.monotonic()
-        self.heater_events.handle(now)
+        self.heater_events.handle()
         self._apply_commands()
         if self.resets.apply(now, self.regulation, self.parts.uplink, self.parts.heater):
             self._mcu_restart_until = now + MCU_RESTART_S

@@ -148,10 +148,6 @@ class Supervisor:
     def request_reload(self) -> None:
         self._reload.set()
 
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
-
     def run(
         self,
         until: Callable[[], bool] | None = None,
@@ -294,7 +290,7 @@ class Supervisor:
 
     @property
     def jobs_done(self) -> int:
-        """Real jobs finished (the filler never finishes by design)."""
+        """Real jobs finished (filler jobs are not counted: nobody asked for them)."""
         return self._started().jobs_done
 
     @property

@@ -29,10 +29,12 @@ from rich.table import Table
 from boiler_agent.config import AgentConfig
 from boiler_agent.daemon.clocks import Clocks
 from boiler_agent.daemon.lock import AgentStartError
+from boiler_agent.daemon.loop import next_deadline
 from boiler_agent.daemon.supervisor import Supervisor
 from boiler_agent.durations import DAY_S, parse_duration
 from boiler_agent.paths import default_cache_dir
 from boiler_agent.runtime.status_view import render_status
+from boiler_agent.simulation.scores import RunScores
 from boiler_agent.simulation.trace import Trace, TraceSample
 from boiler_agent.telemetry.local_broker import (
     BrokerUnavailableError,
@@ -42,7 +44,12 @@ from boiler_agent.telemetry.local_broker import (
 )
 from boiler_agent.terminal import console
 from firmware_bridge.protocol import SensorKind
-from firmware_bridge.simulator.server import DEFAULT_SPEED, DEFAULT_START_DAY, HeaterSimulator
+from firmware_bridge.simulator.server import (
+    DEFAULT_SPEED,
+    DEFAULT_START_DAY,
+    DEFAULT_START_HOUR,
+    HeaterSimulator,
+)
 from heater_physics.plant import PRESETS
 from heater_physics.weather import WeatherFileError, WeatherSeries, default_weather
 
@@ -50,6 +57,16 @@ log = logging.getLogger(__name__)
 
 TRACE_EVERY_SIM_S = 60.0
 TELEMETRY_PERIOD_S = 5.0
+SIM_CONTROL_PERIOD_S = 30.0  # plant seconds, as `bench control` runs the controllers
+MIN_POWER_PERIOD_S = 0.1  # the power loop's floor (power.period_s), real seconds
+MAX_POWER_PERIOD_S = 1.0  # a heater's default
+
+
+def power_period_s(speed: float) -> float:
+    """Real seconds per power period, so that one period is at most a control period of plant
+    time; at high speeds the floor wins and a period is `speed` x 0.1 plant seconds."""
+    wanted = SIM_CONTROL_PERIOD_S / speed
+    return min(MAX_POWER_PERIOD_S, max(MIN_POWER_PERIOD_S, round(wanted, 3)))
 
 
 def add_parser(commands: Any) -> None:
@@ -81,6 +98,12 @@ def add_parser(commands: Any) -> None:
         "--start-day", type=int, default=DEFAULT_START_DAY, help="day of year, 1..365"
     )
     parser.add_argument(
+        "--start-hour",
+        type=float,
+        default=DEFAULT_START_HOUR,
+        help="time of day the run starts, in hours 0..24 (default %(default)g)",
+    )
+    parser.add_argument(
         "--broker", help="use this broker instead of a private one, e.g. mqtt://127.0.0.1:1883"
     )
     parser.add_argument("--heater-id", default="sim-heater", help="heater id in the topics")
@@ -106,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--speed must be > 0, got {args.speed}")
         if not 1 <= args.start_day <= 365:
             raise ValueError(f"--start-day must be 1..365, got {args.start_day}")
+        if not 0.0 <= args.start_hour < 24.0:
+            raise ValueError(f"--start-hour must be 0..24 (not 24), got {args.start_hour}")
     except (ValueError, WeatherFileError, OSError) as error:
         print(f"boiler-agent simulate: {error}", file=sys.stderr)
         return 2
@@ -117,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
                 weather=weather,
                 speed=args.speed,
                 start_day=args.start_day,
+                start_hour=args.start_hour,
                 link_path=workdir / "heater-tty",
             )
             with simulator:
@@ -163,7 +189,11 @@ def _config(
             "cache_dir": default_cache_dir(),
             "heater": {"id": args.heater_id, "fleet": "sim", "kind": kind},
             "serial": {"port": simulator.port},
-            "power": {"max_workers": args.workers},
+            # The control period is fixed in plant seconds, whatever the speed; the power loop
+            # runs often enough in real time to honour it (its floor, 0.1 s, is 14 plant
+            # seconds at x144).
+            "control": {"period_s": SIM_CONTROL_PERIOD_S},
+            "power": {"max_workers": args.workers, "period_s": power_period_s(args.speed)},
             "mqtt": {
                 "enabled": True,
                 # Nothing listens there: the outbox keeps everything, as during an outage.
@@ -188,13 +218,7 @@ def _run_agent(
 ) -> int:
     config = _config(args, simulator, broker_url, workdir)
     world = simulator.world
-    # One control period per power period at least: at x144 a real second is 144 simulated.
-    control_period_s = max(config.control.period_s, args.speed * config.power.period_s)
-    agent = Supervisor(
-        config,
-        clocks=Clocks(plant=lambda: world.sim_time_s),
-        control_period_s=control_period_s,
-    )
+    agent = Supervisor(config, clocks=Clocks(plant=lambda: world.sim_time_s))
     try:
         agent.start()
     except AgentStartError as error:
@@ -208,13 +232,20 @@ def _run_agent(
     start_sim = world.sim_time_s
     day_start = (args.start_day - 1) * DAY_S
     trace = Trace()
+    scores = RunScores(
+        period_s=TRACE_EVERY_SIM_S,
+        max_power_w=float(simulator.preset.rated_power_w),
+        cores=max(1, agent.workers),
+    )
     next_sample = [start_sim]
 
     def finished() -> bool:
         now = world.sim_time_s
         if now >= next_sample[0]:
-            next_sample[0] = now + TRACE_EVERY_SIM_S
-            trace.append(_sample(agent, simulator, now - day_start))
+            next_sample[0] = next_deadline(next_sample[0], TRACE_EVERY_SIM_S, now)
+            sample = _sample(agent, simulator, now - day_start)
+            trace.append(sample)
+            _score(scores, simulator, sample)
         return now - start_sim >= duration_s
 
     show_live = console.is_terminal and not args.json
@@ -236,6 +267,7 @@ def _run_agent(
         if show_live:
             live.stop()
     summary = _summary(agent, simulator, start_sim, broker_url, time.monotonic() - started)
+    summary.update(scores.scores())
     if len(trace):
         # matplotlib costs ~30 MB and most of a second: only the run that plots loads it.
         from boiler_agent.simulation.plot import plot_trace
@@ -243,7 +275,8 @@ def _run_agent(
         plot_trace(
             trace,
             args.plot,
-            title=f"boiler-agent simulate: {simulator.preset.name}, day {args.start_day}",
+            title=f"boiler-agent simulate: {simulator.preset.name}, day {args.start_day}"
+            + _scores_caption(summary),
             temp_label="tank temperature"
             if summary["heater_kind"] == "boiler"
             else "room temperature",
@@ -274,6 +307,28 @@ def _sample(agent: Supervisor, simulator: HeaterSimulator, time_of_run_s: float)
         power_w=latest.measured_w if latest else 0.0,
         workers=latest.workers_running if latest else 0,
     )
+
+
+def _scores_caption(summary: dict[str, Any]) -> str:
+    """A second title line with the run's scores, so a plot shared alone says how it went."""
+    if "tracking_rms_k" not in summary:
+        return ""
+    return (
+        f"\ntracking {summary['tracking_rms_k']:.2f} K rms, "
+        f"discomfort {summary['discomfort_kh']:.2f} Kh, "
+        f"overshoot {summary['overshoot_k']:.2f} K, "
+        f"{summary['demand_reversals']} demand reversals, "
+        f"valorisation {summary['valorisation']:.1%}"
+    )
+
+
+def _score(scores: RunScores, simulator: HeaterSimulator, sample: TraceSample) -> None:
+    """One fixed-period sample of the plant's truth: what the occupant set and felt."""
+    world = simulator.world.snapshot()
+    temp = world.temperatures_c.get(simulator.preset.sensors[0])
+    if temp is None:
+        return
+    scores.add(world.sim_time_s, temp, world.setpoint_c, world.heater_power_w, sample.heat_demand_w)
 
 
 def _view(agent: Supervisor, simulator: HeaterSimulator, start_sim: float) -> Group:

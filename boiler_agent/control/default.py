@@ -6,6 +6,7 @@ import math
 
 from boiler_agent.control.baselines import pi_integrate
 from boiler_agent.control.inputs import ControlInput
+from boiler_agent.control.learnt import LearntForecast, LearntModel
 from boiler_agent.control.model import ThermalModel
 from boiler_agent.control.params import clamp, in_range, positive
 from boiler_agent.durations import DAY_S, HOUR_S
@@ -81,6 +82,32 @@ class ModelBased:
         self._smooth_c = math.nan
         self._recovering = False  # from a sudden fall until back at the reference
         self._boost = False
+
+    def learnt(self, now_s: float) -> tuple[LearntModel, LearntForecast]:
+        """What this controller has learnt, with onsets as seconds before `now_s`."""
+        model = self.model
+        forecast = self.forecast
+        return (
+            LearntModel(
+                theta=(model.theta[0], model.theta[1]),
+                cov=((model.cov[0][0], model.cov[0][1]), (model.cov[1][0], model.cov[1][1])),
+                updates=model.updates,
+            ),
+            LearntForecast(
+                lead_s=forecast.lead_s,
+                onsets_ago_s=[now_s - onset for onset in forecast.onsets_s],
+            ),
+        )
+
+    def restore(
+        self, model: LearntModel, forecast: LearntForecast, now_s: float, ago_s: float
+    ) -> None:
+        """Resume from what was learnt `ago_s` seconds before `now_s` (the onsets move back)."""
+        self.model.theta = [model.theta[0], model.theta[1]]
+        self.model.cov = [[model.cov[0][0], model.cov[0][1]], [model.cov[1][0], model.cov[1][1]]]
+        self.model.updates = model.updates
+        self.forecast.lead_s = min(max(forecast.lead_s, self.forecast.min_lead_s), MAX_LEAD_S)
+        self.forecast.restore_onsets([now_s - ago_s - ago for ago in forecast.onsets_ago_s])
 
     @property
     def disturbed(self) -> bool:
@@ -230,6 +257,14 @@ class DisturbanceForecast:
     def onsets(self) -> int:
         """Disturbances started in recent days."""
         return len(self._onsets_s)
+
+    @property
+    def onsets_s(self) -> list[float]:
+        return list(self._onsets_s)
+
+    def restore_onsets(self, onsets_s: list[float]) -> None:
+        """Onsets learnt before a restart, already on this run's clock; old ones drop out."""
+        self._onsets_s = sorted(onsets_s)
 
     @property
     def recurring(self) -> bool:

@@ -57,6 +57,7 @@ class Parts:
     uplink: Uplink | None
     feed: JobFeed | None
     workers: int
+    submit_write: Submit | None = None  # the background writer: no fsync on the loop's thread
 
 
 def assemble(
@@ -118,7 +119,7 @@ def assemble(
             )
     else:
         log.info("MQTT is disabled (mqtt.enabled = false): no telemetry, no fleet jobs")
-    return Parts(config, heater, scheduler, power, energy, uplink, feed, workers)
+    return Parts(config, heater, scheduler, power, energy, uplink, feed, workers, submit_write)
 
 
 def build_uplink(config: AgentConfig, clocks: Clocks, boot_id: str) -> Uplink:

@@ -88,7 +88,11 @@ class HeaterEvents:
         )
         try:
             self.regulation.accept_mcu(
-                identity, max_power_w=power.max_power_w, new_rating=new_rating
+                identity,
+                max_power_w=power.max_power_w,
+                new_rating=new_rating,
+                plant_now_s=self.clocks.plant_now(),
+                wall_now_s=self.clocks.wall(),
             )
         except ValueError as error:
             # The configured maximum is outside what this MCU can measure: refuse heat.

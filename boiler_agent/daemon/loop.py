@@ -27,6 +27,7 @@ from boiler_agent.daemon.birth import birth_payload
 from boiler_agent.daemon.clocks import Clocks
 from boiler_agent.daemon.heat_watch import HeatWatch
 from boiler_agent.daemon.heater_events import HeaterEvents
+from boiler_agent.daemon.learnt_record import LearntRecord
 from boiler_agent.daemon.lease_watch import LeaseWatch
 from boiler_agent.daemon.regulation import Regulation
 from boiler_agent.daemon.reload import reload_config
@@ -107,6 +108,7 @@ class ControlLoop:
             self.config,
             control_period_s or self.config.control.period_s,
             TripRecord(self.config.state_dir),
+            LearntRecord(self.config.state_dir, parts.submit_write),
         )
         self.lease_watch = LeaseWatch()
         self.heat_watch = HeatWatch()
@@ -133,7 +135,7 @@ class ControlLoop:
         self._next_control = float("-inf")
         self._next_telemetry = 0.0
         self._next_status = 0.0
-        self._last_period: float | None = None
+        self._last_plant: float | None = None  # the plant clock at the last period
 
     # -- turns and periods --------------------------------------------------------------------
 
@@ -158,8 +160,8 @@ class ControlLoop:
         parts = self.parts
         heater = parts.heater
         self._cpu = self.cpu_sensor()  # once a period: safety and telemetry share it
-        elapsed = 0.0 if self._last_period is None else now - self._last_period
-        self._last_period = now
+        plant_elapsed = 0.0 if self._last_plant is None else plant_now - self._last_plant
+        self._last_plant = plant_now
         regulation = self.regulation
         target = regulation.update_target(plant_now)
         temp, reading_at = heater.controlled_temp()
@@ -198,7 +200,7 @@ class ControlLoop:
             regulation.idle(now)
         demand = regulation.demand_w
         request = demand * self.allowed
-        self.measured_w = parts.power.loop.step(request, now).measured_w
+        self.measured_w = parts.power.loop.step(request, now, plant_now).measured_w
         if self.heat_watch.check(request, self.measured_w, now):
             self.heat_watch.announce(parts.uplink)
         lease: float | None = None
@@ -207,7 +209,9 @@ class ControlLoop:
             lease = self.config.serial.lease_s if self.allowed > 0 else 0.0
             sent = heater.link.heartbeat(self.measured_w, lease, boot_id=identity.boot_id)
             self._lease_granted = sent and lease > 0
-        parts.energy.add(self.measured_w, elapsed, wanted=demand > 0, now_s=now)
+        # Heat is counted over the plant's seconds: what the room or tank received.
+        parts.energy.add(self.measured_w, plant_elapsed, wanted=demand > 0, now_s=now)
+        regulation.save_learnt(now, plant_now, self.clocks.wall())
         self._feed_jobs()
         self.notifier.watchdog()  # from the loop itself: a stalled loop gets us restarted
         self._report(now)

@@ -18,6 +18,7 @@ from boiler_agent.control.controllers import Controller, build_controller
 from boiler_agent.control.inputs import ControlInput
 from boiler_agent.control.safety import SafetyEvent, SafetyGuard, TripKind
 from boiler_agent.control.setpoint import SetpointArbiter, Target
+from boiler_agent.daemon.learnt_record import LearntRecord
 from boiler_agent.daemon.trip_record import TripRecord
 from firmware_bridge.events import HeaterIdentity
 
@@ -34,10 +35,16 @@ class Judgement:
 
 class Regulation:
     def __init__(
-        self, config: AgentConfig, control_period_s: float, record: TripRecord | None = None
+        self,
+        config: AgentConfig,
+        control_period_s: float,
+        record: TripRecord | None = None,
+        learnt: LearntRecord | None = None,
     ) -> None:
         self.config = config
         self.record = record
+        self.learnt = learnt  # the control law's learning, across restarts
+        self._learnt_for: tuple[str, float] | None = None  # (serial, rating) it was learnt on
         # Latched before this start, held until a guard exists to carry them.
         self._restored = record.load() if record is not None else {}
         self.control_period_s = control_period_s
@@ -57,15 +64,28 @@ class Regulation:
         *,
         max_power_w: float,
         new_rating: bool,
+        plant_now_s: float | None = None,
+        wall_now_s: float | None = None,
     ) -> None:
         """Ready the control law and the interlocks for an accepted MCU.
 
-        ValueError when the configured limits do not fit the MCU's range (no heat, then).
+        A new control law resumes what it learnt on this heater before a restart, when the
+        clocks are given. ValueError when the configured limits do not fit the MCU's range
+        (no heat, then).
         """
         if self.controller is None or new_rating:
             self.controller = build_controller(
                 self.config.control.controller, max_power_w, self.control_period_s
             )
+            self._learnt_for = (identity.serial_number, max_power_w)
+            if self.learnt is not None and plant_now_s is not None and wall_now_s is not None:
+                self.learnt.restore(
+                    self.controller,
+                    serial=identity.serial_number,
+                    max_power_w=max_power_w,
+                    plant_now_s=plant_now_s,
+                    wall_now_s=wall_now_s,
+                )
         limits = self.config.control.safety_limits(identity.min_temp_c, identity.max_temp_c)
         if self.guard is None or self.guard.limits != limits:
             # Other limits, same latched trips: a new MCU (or one with another range) is not
@@ -74,6 +94,22 @@ class Regulation:
             self.guard = SafetyGuard(limits)
             self.guard.restore(latched)
         self._note_trips()
+
+    def save_learnt(
+        self, now: float, plant_now: float, wall_now: float, *, at_stop: bool = False
+    ) -> None:
+        """Every LearntRecord.SAVE_EVERY_S of `now` (on the writer), and at a stop (waited for)."""
+        learnt, heater = self.learnt, self._learnt_for
+        if learnt is None or heater is None or not (at_stop or learnt.due(now)):
+            return
+        learnt.save(
+            self.controller,
+            serial=heater[0],
+            max_power_w=heater[1],
+            plant_now_s=plant_now,
+            wall_now_s=wall_now,
+            wait=at_stop,
+        )
 
     def update_target(self, plant_now: float) -> Target | None:
         self.target = self.arbiter.target(plant_now)

@@ -95,7 +95,14 @@ class Supervisor:
         self._lock.acquire()
         boot_id = uuid.uuid4().hex  # names this run in every message the parts send
         try:
-            parts = assemble(config, self.clocks, boot_id=boot_id, link=self._link, pool=self._pool)
+            parts = assemble(
+                config,
+                self.clocks,
+                boot_id=boot_id,
+                link=self._link,
+                pool=self._pool,
+                submit_write=self._writer.submit,
+            )
         except SchemaVersionError as error:
             self._lock.release()
             raise AgentStartError(str(error)) from None
@@ -220,6 +227,10 @@ class Supervisor:
         # The writer's queued writes first: an older energy snapshot must not land after the last.
         self._writer.close(timeout_s=left(WRITER_FLUSH_S))
         parts.energy.save()
+        clocks = self.clocks
+        loop.regulation.save_learnt(
+            clocks.monotonic(), clocks.plant_now(), clocks.wall(), at_stop=True
+        )
         if parts.uplink is not None:
             parts.uplink.publish_event("agent_stopping", self.stop_reason or "stop")
             loop.publish_telemetry()

@@ -59,8 +59,13 @@ class PowerLoop:
         self.allocation = Allocation(0, 1.0, None, 0.0)
         self._last: tuple[float, float] | None = None  # (time, busy CPU seconds)
 
-    def step(self, target_w: float, now_s: float) -> PowerSample:
-        """One control period: measure the last period, then allocate for the next."""
+    def step(self, target_w: float, now_s: float, plant_now_s: float | None = None) -> PowerSample:
+        """One control period: measure the last period, then allocate for the next.
+
+        `now_s` is real time: CPU seconds are measured over it and the duty windows run on it.
+        The allocator's hold times shape the plant's response, so they run on the plant's
+        clock (`plant_now_s`; on a heater the same clock, against a fast simulator not).
+        """
         measured = self._measure(now_s)
         capacity = self.allocator.capacity_w
         if measured is not None and self.allocation.workers:
@@ -68,7 +73,9 @@ class PowerLoop:
             limit = MAX_TRIM_SHARE * capacity
             self.trim_w = max(-limit, min(limit, self.trim_w + TRIM_GAIN * error))
         request = target_w + self.trim_w if target_w > 0 else 0.0
-        self.allocation = self.allocator.allocate(request, now_s)
+        self.allocation = self.allocator.allocate(
+            request, now_s if plant_now_s is None else plant_now_s
+        )
         # What was asked is what we compare against, not the trimmed request.
         self.allocation = Allocation(
             self.allocation.workers,

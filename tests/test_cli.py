@@ -92,7 +92,19 @@ def test_bad_duration_names_the_value() -> None:
 def test_simulate_runs_the_agent_end_to_end_and_prints_a_json_summary(tmp_path: Path) -> None:
     plot = tmp_path / "day.png"
     result = subprocess.run(
-        [*CLI, "simulate", "--duration", "2h", "--speed", "600", "--json", "--plot", str(plot)],
+        [
+            *CLI,
+            "simulate",
+            "--duration",
+            "2h",
+            "--speed",
+            "600",
+            "--start-hour",
+            "6.5",
+            "--json",
+            "--plot",
+            str(plot),
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -107,6 +119,11 @@ def test_simulate_runs_the_agent_end_to_end_and_prints_a_json_summary(tmp_path: 
     assert summary["telemetry_sent"] > 0
     assert summary["broker"].startswith("mqtt://127.0.0.1:")  # a private Mosquitto
     assert summary["energy_kwh"] > 0.1, "the workers' heat reached the simulated room"
+    # The room preset's 07:00 rise falls in a run started at 06:30: it is scored.
+    assert len(summary["rise_late_min"]) == 1
+    for key in ("tracking_rms_k", "discomfort_kh", "overshoot_k", "demand_reversals"):
+        assert summary[key] >= 0, key
+    assert 0.0 < summary["valorisation"] <= 1.0
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 

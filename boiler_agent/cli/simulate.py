@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 
 TRACE_EVERY_SIM_S = 60.0
 TELEMETRY_PERIOD_S = 5.0
+SHORT_OF_HEAT = 0.9  # below this share of the heat asked, the summary says the machine was busy
 SIM_CONTROL_PERIOD_S = 30.0  # plant seconds, as `bench control` runs the controllers
 MIN_POWER_PERIOD_S = 0.1  # the power loop's floor (power.period_s), real seconds
 MAX_POWER_PERIOD_S = 1.0  # a heater's default
@@ -283,6 +284,15 @@ def _run_agent(
             rated_power_w=float(simulator.preset.rated_power_w),
         )
         summary["plot"] = str(args.plot)
+    short = summary.get("heat_delivered_share", 1.0)
+    if short < SHORT_OF_HEAT:
+        # Not the agent's doing: the workers run at idle priority and other work took the CPUs.
+        log.warning(
+            "the workers made %.0f%% of the heat asked for: this machine was busy (load %s); "
+            "the scores show a heater short of power, not the control",
+            100 * short,
+            " ".join(f"{load:.1f}" for load in os.getloadavg()),
+        )
     if args.json:
         print(json.dumps(summary), flush=True)
     else:

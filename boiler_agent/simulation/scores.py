@@ -9,7 +9,9 @@ controller benchmark cannot see because it has no workers, holds or real-time de
 - `rise_late_min`: for each setpoint rise, how many minutes after the rise the temperature
   first came within the comfort band (0: the rise was met on time, thanks to pre-heating);
 - `demand_reversals`: swings of the heat demand from full heat to none and back, the
-  signature of a loop that oscillates rather than settles.
+  signature of a loop that oscillates rather than settles;
+- `heat_delivered_share`: the heat the plant received over the heat asked for (capped at the
+  rating): real workers on a busy machine get less CPU than they are given, at idle priority.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class RunScores:
             if occupied_days
             else None,
             "plant_energy_kwh": figures["energy_kwh"],
+            "heat_delivered_share": heat_delivered_share(
+                self.powers_w, self.demands_w, self.max_power_w
+            ),
         }
 
 
@@ -134,3 +139,13 @@ def demand_reversals(demands_w: list[float], max_power_w: float) -> int:
                 seen_full_then_none = True
             level = "none"
     return count
+
+
+def heat_delivered_share(
+    powers_w: list[float], demands_w: list[float], max_power_w: float
+) -> float:
+    """Heat received over heat asked (each sample capped at the rating); 1.0 when none asked."""
+    asked = sum(min(max(0.0, demand), max_power_w) for demand in demands_w)
+    if asked <= 0:
+        return 1.0
+    return round(min(sum(powers_w), asked) / asked, 3)

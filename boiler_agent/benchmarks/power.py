@@ -2,7 +2,11 @@
 
 On this machine's cores, worker processes run a filler job while the power loop (allocator,
 staggered duty cycling, integral trim) tracks a target stepped from 0 to 100 % of capacity in
-10 % steps and back. Power is the workers' measured CPU use times WATTS_PER_CORE. Reported:
+10 % steps and back. Power is what the agent's heat meter reads: the CPU use of the workers and
+of this process (the supervisor's share is heat too) times WATTS_PER_CORE. First, with no
+worker running, the bench measures the idle floor (the supervisor alone); each step's target is
+above that floor, as on a heater, where the floor is heat that is always made. Reported:
+  idle_floor_w          what the meter reads with no worker running
   max_steady_error_pct  the largest error at the end of a step, in % of capacity (target <= 2)
   max_settle_periods    the most control periods a step took to get within 2 % (target <= 3)
   smoothness_std        standard deviation of the workers' total CPU use (in cores), sampled
@@ -26,6 +30,7 @@ from boiler_agent.compute.scheduler import FillerJob, JobScheduler
 from boiler_agent.compute.store import JobStore
 from boiler_agent.power.allocator import PowerAllocator
 from boiler_agent.power.duty import DutyCycler, lockstep_mask, running_mask
+from boiler_agent.power.heat_meter import CpuTimeMeter
 from boiler_agent.power.loop import PowerLoop
 
 DESCRIPTION = __doc__ or ""
@@ -40,7 +45,9 @@ FILLER = FillerJob("option_mc", {**OPTION, "paths": 10_000_000_000, "steps": 16,
 def _loop(scheduler: JobScheduler[WorkerPool], workers: int, mask: Any = running_mask) -> PowerLoop:
     allocator = PowerAllocator(workers, WATTS_PER_CORE, add_hold_s=PERIOD_S)
     cycler = DutyCycler(scheduler.pool, period_s=DUTY_PERIOD_S, mask=mask)
-    return PowerLoop(scheduler, allocator, cycler, watts_per_busy_core=WATTS_PER_CORE)
+    # The agent's meter: the workers' CPU time and this process's (the supervisor's).
+    meter = CpuTimeMeter([scheduler.busy_cpu_seconds, time.process_time], WATTS_PER_CORE)
+    return PowerLoop(scheduler, allocator, cycler, watts_per_busy_core=WATTS_PER_CORE, meter=meter)
 
 
 def _hold(
@@ -98,13 +105,19 @@ def run(step_s: float = 5.0, workers: int | None = None) -> dict[str, Any]:
             while any(w.pid is None for w in scheduler.pool.workers):
                 scheduler.tick(0.05)
             loop = _loop(scheduler, workers)
+            idle: list[float] = []
+            _hold(scheduler, loop, 0.0, step_s, idle)
+            floor = statistics.mean(idle[1:]) if len(idle) > 1 else 0.0
             shares = [*range(0, 101, 10), *range(90, -1, -10)]
             errors, settles = [], []
             for share in shares:
-                target = capacity * share / 100
+                # The floor is always made: the loop is asked for the heat above it.
+                target = capacity * share / 100 + (floor if share else 0.0)
                 samples: list[float] = []
                 _hold(scheduler, loop, target, step_s, samples)
                 band = capacity * SETTLE_BAND_PCT / 100
+                if not share:  # no heat asked: the floor is what "none" reads
+                    target = floor
                 inside = [abs(s - target) <= band for s in samples[1:]]  # [0]: previous step
                 settle = next((i + 1 for i in range(len(inside)) if all(inside[i:])), len(inside))
                 settles.append(settle)
@@ -117,6 +130,7 @@ def run(step_s: float = 5.0, workers: int | None = None) -> dict[str, Any]:
             scheduler.pool.close()
             scheduler.store.close()
     return {
+        "idle_floor_w": round(floor, 2),
         "max_steady_error_pct": round(max(errors), 2),
         "max_settle_periods": max(settles),
         "smoothness_std": round(smooth, 3),

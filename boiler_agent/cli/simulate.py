@@ -194,7 +194,12 @@ def _config(
             # runs often enough in real time to honour it (its floor, 0.1 s, is 14 plant
             # seconds at x144).
             "control": {"period_s": SIM_CONTROL_PERIOD_S},
-            "power": {"max_workers": args.workers, "period_s": power_period_s(args.speed)},
+            # The simulated heater's rating, not this machine's RAPL counters, sets the watts.
+            "power": {
+                "max_workers": args.workers,
+                "period_s": power_period_s(args.speed),
+                "meter": "model",
+            },
             "mqtt": {
                 "enabled": True,
                 # Nothing listens there: the outbox keeps everything, as during an outage.

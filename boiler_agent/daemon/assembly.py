@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from boiler_agent.compute.pool import Pool, WorkerPool
@@ -82,6 +84,8 @@ def assemble(
     )
     workers = pool.size if pool is not None else config.power.max_workers or os.cpu_count() or 1
     store = JobStore(config.state_dir / "jobs.sqlite")
+    # The supervisor's CPU time is heat made by real workers' machine; a stand-in pool's is not.
+    own_busy_seconds: Callable[[], float] | None = time.process_time if pool is None else None
     if pool is None:
         pool = WorkerPool(workers, cache_dir=str(numba_cache_dir(config.cache_dir)))
     scheduler = JobScheduler(
@@ -99,6 +103,10 @@ def assemble(
         watts_per_core=config.power.watts_per_core,
         frequency=probe_frequency_knob(config.power.actuators, config.power.sysfs_root),
         rated_power_w=config.heater.rated_power_w,
+        meter=config.power.meter,
+        idle_w=config.power.idle_w,
+        own_busy_seconds=own_busy_seconds,
+        sysfs_root=config.power.sysfs_root,
     )
     uplink: Uplink | None = None
     feed: JobFeed | None = None

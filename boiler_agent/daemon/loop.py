@@ -375,6 +375,7 @@ class ControlLoop:
             demand_w=self.regulation.demand_w,
             allowed=self.allowed,
             measured_w=self.measured_w,
+            power_estimated=parts.power.loop.meter.estimated,
             workers_running=len(parts.scheduler.running_indices()) if running else 0,
             workers_max=allocation.workers,
             duty=allocation.duty,

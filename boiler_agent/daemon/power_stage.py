@@ -9,13 +9,14 @@ rating is accepted: watts per core are the rating spread over the workers.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from boiler_agent.compute.pool import Pool
 from boiler_agent.compute.scheduler import JobScheduler
 from boiler_agent.power.allocator import PowerAllocator
 from boiler_agent.power.duty import DutyCycler
+from boiler_agent.power.heat_meter import MeterKind, build_heat_meter
 from boiler_agent.power.knob import KnobInfo, PowerKnob
 from boiler_agent.power.loop import PowerLoop
 from boiler_agent.power.probe import build_knobs
@@ -68,8 +69,18 @@ class PowerStage:
         watts_per_core: float | None,
         frequency: tuple[PowerKnob, KnobInfo] | None,
         rated_power_w: float | None = None,
+        meter: MeterKind = "model",
+        idle_w: float = 0.0,
+        own_busy_seconds: Callable[[], float] | None = None,
+        sysfs_root: Path = Path("/"),
     ) -> None:
         self.scheduler = scheduler
+        self.meter_kind = meter
+        self.idle_w = idle_w
+        # The supervisor's own CPU time is heat too (None: stand-in workers on a virtual
+        # clock, whose heat the real process's CPU time has nothing to do with).
+        self.own_busy_seconds = own_busy_seconds
+        self.sysfs_root = sysfs_root
         self.workers = workers
         self.period_s = period_s
         self.configured_watts_per_core = watts_per_core
@@ -103,8 +114,25 @@ class PowerStage:
             ),
         )
         cycler = DutyCycler(self.scheduler.pool, period_s=self.period_s)
+        sources = [self.scheduler.busy_cpu_seconds]
+        if self.own_busy_seconds is not None:
+            sources.append(self.own_busy_seconds)
+        meter = build_heat_meter(
+            self.meter_kind,
+            busy_seconds=sources,
+            watts_per_busy_core=per_core,
+            idle_w=self.idle_w,
+            sysfs_root=self.sysfs_root,
+        )
+        if rated_power_w is not None:
+            log.info("power: heat measured by the %s", meter.source)
         return PowerLoop(
-            self.scheduler, allocator, cycler, watts_per_busy_core=per_core, frequency=frequency
+            self.scheduler,
+            allocator,
+            cycler,
+            watts_per_busy_core=per_core,
+            frequency=frequency,
+            meter=meter,
         )
 
     @property

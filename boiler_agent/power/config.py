@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from boiler_agent.config.fields import Section, field_doc, path_exists
+from boiler_agent.power.heat_meter import MeterKind
 
 # The sysfs knobs the agent may probe; worker count and duty cycling are always used.
 Actuator = Literal["rapl", "cpufreq", "pstate", "cgroup"]
@@ -64,6 +65,25 @@ class PowerConfig(Section):
         le=500,
         description="Power of one fully busy core in watts. Unset: measured (RAPL) or estimated.",
         json_schema_extra=field_doc(example=15),
+    )
+
+    meter: MeterKind = Field(
+        default="auto",
+        description=(
+            "What measures the heat made: rapl (the CPU package's energy counters, idle "
+            "included), model (the CPU time of the agent's workers and supervisor times "
+            "watts_per_core, plus idle_w) or auto (rapl where readable, else model)."
+        ),
+    )
+    idle_w: float = Field(
+        default=0.0,
+        ge=0,
+        le=10_000,
+        description=(
+            "The machine's power with no worker running, in watts: heat the model meter counts "
+            "on top of the agent's CPU time (RAPL measures it)."
+        ),
+        json_schema_extra=field_doc(example=12),
     )
 
     @field_validator("sysfs_root")

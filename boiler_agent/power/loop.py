@@ -2,8 +2,9 @@
 
 Every control period it turns the target (corrected by an integral trim for what the allocator's
 model gets wrong) into an allocation, applies it to the scheduler (how many workers run) and to
-the duty cycler, and measures what the workers really drew from their CPU time. Between
-periods `tick()` keeps the staggered duty windows moving.
+the duty cycler, and measures the heat the agent really made (its `HeatMeter`: RAPL, or the
+CPU time of the workers and the supervisor). Between periods `tick()` keeps the staggered duty
+windows moving.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Protocol
 
 from boiler_agent.power.allocator import Allocation, PowerAllocator
 from boiler_agent.power.duty import DutyCycler
+from boiler_agent.power.heat_meter import CpuTimeMeter, HeatMeter
 from boiler_agent.power.knob import KnobInfo, PowerKnob
 
 TRIM_GAIN = 0.5  # share of the measured error folded into the trim each period
@@ -46,8 +48,11 @@ class PowerLoop:
         *,
         watts_per_busy_core: float,
         frequency: tuple[PowerKnob, KnobInfo] | None = None,
+        meter: HeatMeter | None = None,
     ) -> None:
         self.workers = workers
+        # Default: the workers' CPU time alone (benchmarks and tests of the loop by itself).
+        self.meter = meter or CpuTimeMeter([workers.busy_cpu_seconds], watts_per_busy_core)
         self.allocator = allocator
         self.cycler = cycler
         self.watts_per_busy_core = watts_per_busy_core
@@ -57,7 +62,6 @@ class PowerLoop:
         self._applied_knob_fraction: float | None = None
         self.trim_w = 0.0
         self.allocation = Allocation(0, 1.0, None, 0.0)
-        self._last: tuple[float, float] | None = None  # (time, busy CPU seconds)
 
     def step(self, target_w: float, now_s: float, plant_now_s: float | None = None) -> PowerSample:
         """One control period: measure the last period, then allocate for the next.
@@ -112,12 +116,5 @@ class PowerLoop:
         self.cycler.tick(self.workers.running_indices(), now_s)
 
     def _measure(self, now_s: float) -> float | None:
-        busy = self.workers.busy_cpu_seconds()
-        last, self._last = self._last, (now_s, busy)
-        if last is None or now_s <= last[0]:
-            return None
-        watts = (busy - last[1]) / (now_s - last[0]) * self.watts_per_busy_core
-        freq = self.allocation.freq_fraction
-        if self.frequency is not None and freq is not None:
-            watts *= freq * freq  # the same model as the allocator's: power ~ f^2 per core
-        return watts
+        freq = self.allocation.freq_fraction if self.frequency is not None else None
+        return self.meter.read(now_s, freq)

@@ -271,6 +271,11 @@ class DrawSchedule:
     def litres_per_day(self) -> float:
         return sum((duration / 60.0 * flow for _, duration, flow in self._spans), start=0.0)
 
+    def next_start_in_s(self, sim_time_s: float) -> float:
+        """Seconds until the next draw starts (0 at its start); a day's draws repeat daily."""
+        time_of_day = sim_time_s % DAY_S
+        return min((start - time_of_day) % DAY_S for start, _, _ in self._spans)
+
     def flow_l_per_min(self, sim_time_s: float) -> float:
         """Total flow at that moment; overlapping draws add up, a draw may run past midnight."""
         time_of_day = sim_time_s % DAY_S

@@ -6,17 +6,27 @@ when there is one, is a real Mosquitto. It injects each fault of the schedule an
 when its time is up, restarts the agent as systemd would after a kill or a stop, resets a
 latched trip as an operator would once its cause is repaired, and records a `Sample` of the
 heater and the agent every period for the invariants.
+
+Three faults need the rig's help to be real: a blocked outlet holds the heater body past the
+MCU's limit until it is cleared; a SIGTERM meant for a checkpoint waits for a worker that is
+stopping at a chunk boundary with its checkpoint not yet in (a local job arriving makes one:
+it preempts the filler); a damaged database is damaged while the agent is down.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import math
+import random
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from boiler_agent.compute.jobs import JobError, validate_job
+from boiler_agent.compute.pool import WorkerState
 from boiler_agent.compute.simulated_pool import SimulatedPool
 from boiler_agent.config import AgentConfig
 from boiler_agent.daemon.clocks import VirtualClock
@@ -26,6 +36,7 @@ from boiler_agent.faults.fleet_noise import FleetNoise
 from boiler_agent.faults.schedule import Fault, Injection
 from boiler_agent.telemetry.local_broker import LocalBroker
 from boiler_agent.telemetry.topics import Topics
+from firmware_bridge.protocol import SensorKind
 from firmware_bridge.simulator.in_process import InProcessHeater
 
 log = logging.getLogger(__name__)
@@ -35,6 +46,14 @@ TURN_S = 0.5  # longer turns than on a heater: the simulated workers need no fin
 OPERATOR_DELAY_S = 300.0  # an operator resets a latched trip this long after its cause is gone
 FLEET_OF_RIG = "campaign"
 FULL_DISK_PAGES = 1  # PRAGMA max_page_count: the file cannot grow by a page
+RESTART_DELAY_S = 5.0  # systemd's RestartSec=5 after a stop that was not asked for
+# A small job of the building's own: it preempts the filler at its next chunk boundary.
+LOCAL_JOB = (
+    "mandelbrot",
+    {"width": 64, "height": 64, "max_iter": 50, "center_re": -0.5, "center_im": 0.0, "zoom": 1.0},
+)
+STATE_DATABASES = ("jobs.sqlite", "outbox.sqlite")
+SQLITE_HEADER_BYTES = 100  # the file header SQLite checks before anything else
 
 
 @dataclass(frozen=True)
@@ -49,6 +68,9 @@ class Sample:
     mcu_power_w: float
     sensor_fault: bool  # a sensor fault is injected now
     resets: int  # operator resets so far
+    setpoint_c: float = math.nan  # the thermostat's setpoint, as the occupant set it
+    draw_l_per_min: float = 0.0  # hot water being drawn (a boiler)
+    body_c: float | None = None  # the heater body's true temperature, where it has a sensor
 
 
 @dataclass
@@ -76,6 +98,14 @@ class CampaignRig:
     _active: list[Active] = field(default_factory=list)
     _sensor_faults: int = 0
     _reset_due_s: float | None = None
+    _held_c: dict[str, float] = field(default_factory=dict)  # plant node -> held at least at
+    _term_armed: Injection | None = None  # a SIGTERM waiting for a worker's stop checkpoint
+    # How each SIGTERM meant for a checkpoint landed: "in_window" (a worker was stopping),
+    # "no_window" (none stopped within the fault's wait: delivered at its end), "agent_down".
+    term_stops: collections.Counter[str] = field(default_factory=collections.Counter)
+    # Each damaged database after the restart: "moved_aside" (found, set aside, a fresh one) or
+    # "unnoticed" (the agent opened it as it was).
+    db_corruptions: collections.Counter[str] = field(default_factory=collections.Counter)
 
     def __post_init__(self) -> None:
         self.heater = InProcessHeater(self.preset, clock=self.clock.now, seed=self.seed)
@@ -103,12 +133,14 @@ class CampaignRig:
         pending = sorted(schedule, key=lambda injection: injection.at_s)
 
         def until() -> bool:
+            # Between two turns: where the agent notices a SIGTERM's flag.
             now = self.clock.now()
-            self.heater.pump()
+            self._pump()
             while pending and pending[0].at_s <= now:
                 self._inject(pending.pop(0))
             self._undo_due(now)
             self._operator(now)
+            self._term_if_checkpointing()
             return now >= end_s or self._restart_due()
 
         while self.clock.now() < end_s:
@@ -125,6 +157,13 @@ class CampaignRig:
 
     # -- recording ----------------------------------------------------------------------------
 
+    def _pump(self) -> None:
+        """The world and the MCU to now; a held node (a blocked outlet) stays at least that hot."""
+        self.heater.pump()
+        plant = self.heater.world.physics.plant
+        for node, temp_c in self._held_c.items():
+            plant.set_temp(node, max(temp_c, plant.temp_c(node)))
+
     def _record(self, report: PeriodReport) -> None:
         world = self.heater.world.snapshot()
         self.periods += 1
@@ -140,6 +179,9 @@ class CampaignRig:
                 mcu_power_w=float(self.heater.mcu.heater_power_w),
                 sensor_fault=self._sensor_faults > 0,
                 resets=self.resets,
+                setpoint_c=world.setpoint_c,
+                draw_l_per_min=world.draw_l_per_min,
+                body_c=world.temperatures_c.get(SensorKind.HEATER_BODY),
             )
         )
 
@@ -175,6 +217,8 @@ class CampaignRig:
             node = heater.heater.plant.controlled_node
             heater.world.physics.plant.set_temp(node, self.config.control.max_temp_c + 2 + draw)
             return None
+        if fault is Fault.BODY_OVERHEAT:
+            return self._block_outlet(draw)
         if fault is Fault.ONE_WAY_LINK:
             heater.cut_host_to_mcu(injection.duration_s)
             return None
@@ -186,6 +230,10 @@ class CampaignRig:
             return lambda: setattr(self.pool, "broken", False)
         if fault in (Fault.AGENT_KILL, Fault.AGENT_TERM):
             return self._take_down(kill=fault is Fault.AGENT_KILL)
+        if fault is Fault.TERM_IN_CHECKPOINT:
+            return self._arm_term(injection)
+        if fault is Fault.DB_CORRUPT:
+            return self._corrupt_while_down(draw)
         if fault is Fault.CLOCK_STEP:
             # Forward by up to 50 years (a heater that booted in 1970) or back by up to a day.
             self.clock.epoch_s += (draw - 0.2) * (50 * 365 * 86400.0 if draw > 0.2 else 432000.0)
@@ -221,6 +269,74 @@ class CampaignRig:
         self.heater.set_sensor_fault(0, None)
         self._sensor_faults -= 1
         self._reset_due_s = self.clock.now() + OPERATOR_DELAY_S
+
+    def _block_outlet(self, draw: float) -> Callable[[], None]:
+        """The heater body held 1-3 K past the MCU's limit (a covered grille, a stopped fan or
+        pump: the heat has nowhere to go); cleared, it cools, and an operator resets the MCU's
+        latched shutdown once the cause is gone."""
+        plant = self.heater.heater.plant
+        node = plant.heater_node
+        self._held_c[node] = plant.max_temp_c + 1.0 + 2.0 * draw
+
+        def clear() -> None:
+            self._held_c.pop(node, None)
+            self._reset_due_s = self.clock.now() + OPERATOR_DELAY_S
+
+        return clear
+
+    def _arm_term(self, injection: Injection) -> Callable[[], None]:
+        """SIGTERM, timed for a worker that is stopping to checkpoint; a local job arriving
+        preempts the filler, so one does; the fault's duration is the longest wait."""
+        self._term_armed = injection
+        loop = self.agent.loop if self.agent else None
+        if loop is not None:
+            try:
+                loop.parts.scheduler.store.submit(validate_job(*LOCAL_JOB))
+            except (JobError, sqlite3.Error) as error:  # a full disk: wait for a natural stop
+                log.info("campaign: no local job (%s)", error)
+        return lambda: self._term_at_the_wait_end(injection)
+
+    def _term_if_checkpointing(self) -> None:
+        if self._term_armed is None or self.agent is None:
+            return
+        if any(w.state is WorkerState.STOPPING for w in self.pool.workers):
+            self._deliver_term("in_window")
+
+    def _term_at_the_wait_end(self, injection: Injection) -> None:
+        if self._term_armed is injection:
+            self._deliver_term("no_window" if self.agent is not None else "agent_down")
+
+    def _deliver_term(self, how: str) -> None:
+        injection, self._term_armed = self._term_armed, None
+        assert injection is not None
+        self.term_stops[how] += 1
+        if self.agent is None:
+            return
+        log.info("campaign: SIGTERM (%s)", how)
+        start = self._take_down(kill=False)
+        self._active.append(Active(injection, self.clock.now() + RESTART_DELAY_S, start))
+
+    def _corrupt_while_down(self, draw: float) -> Callable[[], None]:
+        """kill -9, then one state database damaged before the restart (a flash that hands back
+        garbage after a power cut, a truncating copy)."""
+        self._take_down(kill=True)
+        state_dir = self.config.state_dir
+        files = [state_dir / name for name in STATE_DATABASES if (state_dir / name).exists()]
+        path = files[min(len(files) - 1, int(draw * len(files)))]
+        how = damage_database(path, random.Random(draw))
+        log.info("campaign: %s %s", path.name, how)
+
+        def restart() -> None:
+            self.start_agent()
+            loop = self.agent.loop if self.agent else None
+            moved = None
+            if loop is not None and path.name == "jobs.sqlite":
+                moved = loop.parts.scheduler.store.corrupt_moved_to
+            elif loop is not None and loop.parts.uplink is not None:
+                moved = loop.parts.uplink.outbox.corrupt_moved_to
+            self.db_corruptions["moved_aside" if moved is not None else "unnoticed"] += 1
+
+        return restart
 
     def _take_down(self, *, kill: bool) -> Callable[[], None]:
         agent = self.agent
@@ -267,7 +383,7 @@ class CampaignRig:
         # The agent is down: the world goes on without it until its restart is due.
         while self.agent is None:
             self.clock.sleep(TURN_S)
-            self.heater.pump()
+            self._pump()
             self._undo_due(self.clock.now())
 
     def _operator(self, now: float) -> None:
@@ -280,3 +396,19 @@ class CampaignRig:
         if set(loop.regulation.trips) & {"frozen_sensor", "runaway", "mcu_fault"}:
             loop.request_safety_reset(None, by="campaign operator", why="cause repaired")
             self.resets += 1
+
+
+def damage_database(path: Path, rng: random.Random) -> str:
+    """Overwrite the header with garbage, or cut the file off mid-page; says which it did.
+
+    Both are damage SQLite must notice: a bad header is not a database, and pages past the
+    cut read as missing. An empty file is not among them: SQLite takes it for a new database.
+    """
+    size = path.stat().st_size
+    with path.open("r+b") as file:
+        if rng.random() < 0.5 or size <= SQLITE_HEADER_BYTES:
+            file.write(rng.randbytes(SQLITE_HEADER_BYTES))
+            return "header overwritten"
+        cut = SQLITE_HEADER_BYTES + int(rng.uniform(0.3, 0.7) * (size - SQLITE_HEADER_BYTES))
+        file.truncate(cut)
+        return f"truncated from {size} to {cut} bytes"

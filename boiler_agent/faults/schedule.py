@@ -24,11 +24,14 @@ class Fault(enum.StrEnum):
     SENSOR_SHORT = "sensor_short"
     SENSOR_FROZEN = "sensor_frozen"  # stuck at one value: latches, an operator resets it
     OVERHEAT = "overheat"  # the controlled temperature forced above the hard maximum
+    BODY_OVERHEAT = "body_overheat"  # the heater body past the MCU's limit (a blocked outlet)
     ONE_WAY_LINK = "one_way_link"  # the MCU stops hearing the host; readings keep coming
     WORKER_CRASH = "worker_crash"
     WORKERS_BROKEN = "workers_broken"  # the workers hang (a broken kernel cache): no heat made
     AGENT_KILL = "agent_kill"  # kill -9, then systemd's restart
     AGENT_TERM = "agent_term"  # SIGTERM (a clean stop), then a start
+    TERM_IN_CHECKPOINT = "term_in_checkpoint"  # SIGTERM while a worker stops to checkpoint
+    DB_CORRUPT = "db_corrupt"  # kill -9, a state database damaged while down, then a start
     CLOCK_STEP = "clock_step"  # the wall clock jumps (NTP after a boot in 1970, or back)
     DISK_FULL = "disk_full"  # the state directory's databases cannot grow
     BROKER_RESTART = "broker_restart"  # needs a broker
@@ -55,11 +58,16 @@ DURATIONS_S: dict[Fault, tuple[float, float]] = {
     Fault.SENSOR_SHORT: (10.0, 120.0),
     Fault.SENSOR_FROZEN: (400.0, 600.0),
     Fault.OVERHEAT: (0.0, 0.0),
+    # How long the outlet stays blocked: the body is held past the limit, then cools.
+    Fault.BODY_OVERHEAT: (10.0, 120.0),
     Fault.ONE_WAY_LINK: (5.0, 60.0),
     Fault.WORKER_CRASH: (0.0, 0.0),
     Fault.WORKERS_BROKEN: (30.0, 120.0),
     Fault.AGENT_KILL: (5.0, 5.0),  # RestartSec=5
     Fault.AGENT_TERM: (5.0, 5.0),
+    # The longest wait for a worker's stop to checkpoint; the start comes 5 s after the stop.
+    Fault.TERM_IN_CHECKPOINT: (300.0, 600.0),
+    Fault.DB_CORRUPT: (5.0, 5.0),
     Fault.CLOCK_STEP: (0.0, 0.0),
     Fault.DISK_FULL: (30.0, 300.0),
     Fault.BROKER_RESTART: (1.0, 30.0),

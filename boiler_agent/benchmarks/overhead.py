@@ -17,7 +17,8 @@ the window); the worker processes are its children and are reported apart, for i
 Each phase is measured over --window-s (20 s), the first one --warmup-s (5 s) after the first
 telemetry. A bare `python -c "time.sleep()"` started with the agent is measured over the same
 windows: the floor any Python daemon pays. The run takes about a minute.
-Targets: idle and control CPU <= 2 % of one core; rss_mb (the larger of both phases) <= 60 MB.
+Targets: idle and control CPU <= 1.5 % of one core (issue 12; 2 % before); rss_mb (the larger of
+both phases) <= 60 MB.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ from boiler_agent.telemetry.local_broker import LocalBroker
 from firmware_bridge.simulator.server import HeaterSimulator
 
 DESCRIPTION = __doc__ or ""
-TARGET_CPU_PCT = 2.0
+TARGET_CPU_PCT = 1.5
 TARGET_RSS_MB = 60.0
 FLEET, HEATER_ID = "bench", "bench-overhead"
 TELEMETRY_TOPIC = f"dh/v1/{FLEET}/{HEATER_ID}/telemetry"

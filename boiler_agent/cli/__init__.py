@@ -13,6 +13,7 @@ from boiler_agent import __version__
 from boiler_agent.cli import (
     bench,
     config_cmd,
+    fleet_cmd,
     job,
     run_cmd,
     safety_cmd,
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     config_cmd.add_parser(commands)
     status_cmd.add_parser(commands)
     safety_cmd.add_parser(commands)
+    fleet_cmd.add_parser(commands)
     return parser
 
 

@@ -1,0 +1,261 @@
+"""`boiler-agent fleet watch|record|report`: the fleet's side, for whoever runs heaters."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.live import Live
+from rich.table import Table
+
+from boiler_agent.fleet.report import build_report, plot_power
+from boiler_agent.fleet.store import FleetStore
+from boiler_agent.fleet.subscriber import FleetSubscriber
+from boiler_agent.fleet.view import FleetView, HeaterRow
+from boiler_agent.runtime.sqlite_schema import SchemaVersionError
+from boiler_agent.telemetry.topics import DEFAULT_ROOT
+from boiler_agent.terminal import console
+
+PRUNE_EVERY_S = 3600.0
+
+
+def add_parser(commands: Any) -> None:
+    parser = commands.add_parser(
+        "fleet",
+        help="watch, record and report on a fleet of heaters through its broker",
+        description="The fleet's side of the protocol: a live table of every heater, a recorder "
+        "that keeps every message, and a report from what was recorded.",
+    )
+    sub = parser.add_subparsers(dest="fleet_command", required=True, metavar="COMMAND")
+
+    def broker_options(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--broker", required=True, help="e.g. mqtt://127.0.0.1:1883")
+        command.add_argument("--fleet", help="one fleet (default: every fleet under the root)")
+        command.add_argument("--root", default=DEFAULT_ROOT, help="topic root (%(default)s)")
+        command.add_argument(
+            "--username", help="broker user (password: $BOILER_AGENT_MQTT_PASSWORD)"
+        )
+        command.add_argument(
+            "--seconds", type=float, default=0.0, help="stop after this long (default: until ^C)"
+        )
+
+    watch = sub.add_parser(
+        "watch",
+        help="a live table of every heater",
+        description="Every heater's availability, temperatures, setpoint, heat demand, power, "
+        "valorisation (wanted/total energy), jobs, outbox backlog, safety trips and link. "
+        "Messages are de-duplicated by msg_id; seq gaps per (heater, stream, boot) are "
+        "reported as missing, or late when they arrive after.",
+    )
+    broker_options(watch)
+    watch.add_argument("--json", action="store_true", help="a JSON line per refresh, no table")
+    watch.add_argument("--every", type=float, default=2.0, help="refresh period, s (%(default)g)")
+    watch.set_defaults(handler=run_watch)
+
+    record = sub.add_parser(
+        "record",
+        help="keep every message in an SQLite file",
+        description="Subscribe with a persistent session (a restarted recorder gets what the "
+        "broker kept for it) and store every message, de-duplicated by msg_id. The file "
+        "holds heat patterns, which show when people are home: keep --retention-days short.",
+    )
+    broker_options(record)
+    record.add_argument("--db", type=Path, required=True, help="the SQLite file (created)")
+    record.add_argument(
+        "--retention-days", type=float, default=30.0, help="delete older messages (%(default)g)"
+    )
+    record.add_argument(
+        "--client-id",
+        default=f"fleet-recorder-{socket.gethostname()}"[:64],
+        help="the session's name at the broker (%(default)s)",
+    )
+    record.set_defaults(handler=run_record)
+
+    report = sub.add_parser(
+        "report",
+        help="energy, valorisation, compute, gaps and trips from a recording",
+        description="Per heater and fleet-wide: energy, valorisation, compute delivered "
+        "(core-hours, jobs), stream gaps and safety trips, from `fleet record`'s file.",
+    )
+    report.add_argument("--db", type=Path, required=True, help="the file `fleet record` wrote")
+    report.add_argument("--json", action="store_true", help="one JSON line, no table")
+    report.add_argument("--plot", type=Path, help="also draw each heater's power into this PNG")
+    report.set_defaults(handler=run_report)
+
+
+def _subscriber(args: argparse.Namespace, client_id: str | None) -> FleetSubscriber:
+    import os
+
+    return FleetSubscriber(
+        args.broker,
+        fleet=args.fleet,
+        root=args.root,
+        client_id=client_id,
+        username=args.username,
+        password=os.environ.get("BOILER_AGENT_MQTT_PASSWORD"),
+    )
+
+
+def _stop_event(seconds: float) -> tuple[threading.Event, float]:
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    deadline = time.monotonic() + seconds if seconds > 0 else float("inf")
+    return stop, deadline
+
+
+def run_watch(args: argparse.Namespace) -> int:
+    try:
+        subscriber = _subscriber(args, None).start()
+    except ValueError as error:
+        print(f"boiler-agent fleet watch: --broker {error}", file=sys.stderr)
+        return 2
+    view = FleetView()
+    stop, deadline = _stop_event(args.seconds)
+    live = None if args.json or not console.is_terminal else Live(console=console)
+    if live is not None:
+        live.start()
+    next_refresh = time.monotonic()
+    try:
+        while not stop.is_set() and time.monotonic() < deadline:
+            for message in subscriber.take(min(0.5, args.every)):
+                view.apply(message)
+            if time.monotonic() >= next_refresh:
+                next_refresh = time.monotonic() + args.every
+                if args.json:
+                    rows = [row.as_dict() for row in view.rows()]
+                    print(json.dumps({"summary": view.summary(), "heaters": rows}), flush=True)
+                elif live is not None:
+                    live.update(_table(view))
+    finally:
+        if live is not None:
+            live.stop()
+        subscriber.stop()
+    if not args.json:
+        console.print(_table(view))
+    return 0
+
+
+def _table(view: FleetView) -> Table:
+    summary = view.summary()
+    table = Table(
+        title=f"fleet: {summary['online']}/{summary['heaters']} online, "
+        f"{summary['power_w']:.0f} W, valorisation {_pct(summary['fleet_valorisation'])}, "
+        f"{summary['missing']} missing, {summary['late']} late, "
+        f"{summary['duplicates']} duplicates"
+    )
+    for column in (
+        "heater", "avail", "kind", "temp °C", "set °C", "demand W", "power W", "valor.",
+        "jobs r/q/d", "outbox", "trips", "link",
+    ):  # fmt: skip
+        table.add_column(column, justify="left" if column in ("heater", "trips") else "right")
+    for row in view.rows():
+        table.add_row(*_cells(row))
+    return table
+
+
+def _cells(row: HeaterRow) -> list[str]:
+    def number(value: float | None, digits: int = 1) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    jobs = "/".join(
+        "-" if v is None else str(v) for v in (row.jobs_running, row.jobs_queued, row.jobs_done)
+    )
+    link = "-" if row.link_up is None else ("up" if row.link_up else "DOWN")
+    if row.link_reconnects:
+        link += f" ({row.link_reconnects} reconnects)"
+    return [
+        row.heater,
+        row.available or "-",
+        row.kind or "-",
+        number(row.temperature_c),
+        number(row.setpoint_c),
+        number(row.heat_demand_w, 0),
+        number(row.power_w, 0),
+        _pct(row.valorisation),
+        jobs,
+        "-" if row.outbox_queued is None else str(row.outbox_queued),
+        ", ".join(row.trips) or "-",
+        link,
+    ]
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def run_record(args: argparse.Namespace) -> int:
+    if args.retention_days <= 0:
+        print("boiler-agent fleet record: --retention-days must be > 0", file=sys.stderr)
+        return 2
+    try:
+        store = FleetStore(args.db)
+    except (SchemaVersionError, OSError) as error:
+        print(f"boiler-agent fleet record: {error}", file=sys.stderr)
+        return 1
+    try:
+        subscriber = _subscriber(args, args.client_id).start()
+    except ValueError as error:
+        print(f"boiler-agent fleet record: --broker {error}", file=sys.stderr)
+        return 2
+    stop, deadline = _stop_event(args.seconds)
+    next_prune = time.monotonic()
+    next_progress = time.monotonic() + 60.0
+    console.print(f"recording {subscriber.filter} from {args.broker} into {args.db}; ^C ends it")
+    try:
+        while not stop.is_set() and time.monotonic() < deadline:
+            messages = subscriber.take(0.5)
+            store.add(messages, time.time())
+            now = time.monotonic()
+            if now >= next_prune:
+                next_prune = now + PRUNE_EVERY_S
+                store.prune(time.time(), args.retention_days)
+            if now >= next_progress:
+                next_progress = now + 60.0
+                console.print(
+                    f"{store.count()} messages stored, {store.duplicates} duplicates skipped, "
+                    f"{subscriber.unreadable} unreadable"
+                )
+        store.add(subscriber.take(0.0), time.time())
+    finally:
+        subscriber.stop()
+        store.close()
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    if not args.db.is_file():
+        print(f"boiler-agent fleet report: {args.db} does not exist", file=sys.stderr)
+        return 2
+    try:
+        store = FleetStore(args.db)
+    except (SchemaVersionError, OSError) as error:
+        print(f"boiler-agent fleet report: {error}", file=sys.stderr)
+        return 1
+    try:
+        result = build_report(store)
+        if args.plot is not None:
+            plot_power(store, sorted(result["heaters"]), args.plot)
+            result["plot"] = str(args.plot)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(result), flush=True)
+        return 0
+    table = Table(title=f"fleet report: {args.db}")
+    keys = ["energy_kwh", "valorisation", "core_hours", "jobs_done", "trips", "missing", "late"]
+    table.add_column("heater")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for name, row in result["heaters"].items():
+        table.add_row(name, *(str(row[key]) for key in keys))
+    console.print(table)
+    console.print(result["fleet"])
+    return 0

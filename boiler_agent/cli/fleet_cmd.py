@@ -12,9 +12,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from rich.live import Live
 from rich.table import Table
 
+from boiler_agent.compute.specs import get_spec
+from boiler_agent.fleet.dispatcher import OFFER_TIMEOUT_S, JobDesk
+from boiler_agent.fleet.job_file import JobFile
 from boiler_agent.fleet.report import build_report, plot_power
 from boiler_agent.fleet.store import FleetStore
 from boiler_agent.fleet.subscriber import FleetSubscriber
@@ -24,6 +28,8 @@ from boiler_agent.telemetry.topics import DEFAULT_ROOT
 from boiler_agent.terminal import console
 
 PRUNE_EVERY_S = 3600.0
+JOBS_FILE = "fleet-jobs.sqlite"
+PROGRESS_EVERY_S = 5.0
 
 
 def add_parser(commands: Any) -> None:
@@ -89,8 +95,45 @@ def add_parser(commands: Any) -> None:
     report.add_argument("--plot", type=Path, help="also draw each heater's power into this PNG")
     report.set_defaults(handler=run_report)
 
+    submit = sub.add_parser(
+        "submit",
+        help="offer jobs to the fleet's heaters and follow them to their results",
+        description="Offer --count jobs of --kernel with --params on the fleet's job queue (one "
+        "heater of the pool takes each), follow their status, count each result once, and "
+        "offer again what no heater takes within --offer-timeout or rejects for want of "
+        "room. Who may offer is the broker's ACL (docs/fleet.md). Ends when every job is "
+        "done or failed (exit 0 only if all are done), or after --seconds.",
+    )
+    broker_options(submit)
+    submit.add_argument("--kernel", required=True, help="see `boiler-agent job kernels`")
+    submit.add_argument("--params", required=True, help="the kernel's parameters, as JSON")
+    submit.add_argument("--count", type=int, default=1, help="how many such jobs (%(default)s)")
+    submit.add_argument(
+        "--offer-timeout", type=float, default=OFFER_TIMEOUT_S, help="seconds (%(default)g)"
+    )
+    submit.add_argument("--jobs-file", type=Path, default=Path(JOBS_FILE), help="(%(default)s)")
+    submit.add_argument("--json", action="store_true", help="one JSON line at the end")
+    submit.set_defaults(handler=run_submit)
 
-def _subscriber(args: argparse.Namespace, client_id: str | None) -> FleetSubscriber:
+    jobs = sub.add_parser("jobs", help="the jobs `fleet submit` sent, and where they are")
+    jobs.add_argument("--jobs-file", type=Path, default=Path(JOBS_FILE), help="(%(default)s)")
+    jobs.add_argument("--json", action="store_true", help="one JSON line")
+    jobs.set_defaults(handler=run_jobs)
+
+    cancel = sub.add_parser(
+        "cancel",
+        help="offer a job no more",
+        description="The running `fleet submit` stops offering the job and does not count its "
+        "result; a heater that already holds it finishes it (the agent has no cancel command).",
+    )
+    cancel.add_argument("job_id")
+    cancel.add_argument("--jobs-file", type=Path, default=Path(JOBS_FILE), help="(%(default)s)")
+    cancel.set_defaults(handler=run_cancel)
+
+
+def _subscriber(
+    args: argparse.Namespace, client_id: str | None, topic_filter: str | None = None
+) -> FleetSubscriber:
     import os
 
     return FleetSubscriber(
@@ -100,6 +143,7 @@ def _subscriber(args: argparse.Namespace, client_id: str | None) -> FleetSubscri
         client_id=client_id,
         username=args.username,
         password=os.environ.get("BOILER_AGENT_MQTT_PASSWORD"),
+        topic_filter=topic_filter,
     )
 
 
@@ -259,3 +303,119 @@ def run_report(args: argparse.Namespace) -> int:
     console.print(table)
     console.print(result["fleet"])
     return 0
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    try:
+        params = json.loads(args.params)
+        if not isinstance(params, dict):
+            raise ValueError("must be a JSON object")
+        spec = get_spec(args.kernel)
+        spec.params_model.model_validate(params)
+        if args.count < 1:
+            raise ValueError(f"--count must be >= 1, got {args.count}")
+        if args.fleet is None:
+            raise ValueError("--fleet is required to submit: jobs go to one fleet's queue")
+        desk = JobDesk(args.fleet, root=args.root, offer_timeout_s=args.offer_timeout)
+        subscriber = _subscriber(args, None, desk.status_filter)
+    except (ValueError, ValidationError) as error:
+        print(f"boiler-agent fleet submit: {_one_line(error)}", file=sys.stderr)
+        return 2
+    job_file = JobFile(args.jobs_file)
+    now = time.monotonic
+    for _ in range(args.count):
+        desk.submit(args.kernel, params, now())
+    job_file.save(list(desk.jobs.values()))
+    subscriber.start()
+    stop, deadline = _stop_event(args.seconds)
+    next_progress = now()
+    try:
+        # Statuses of our first offers must not go unheard: subscribe before offering.
+        while not subscriber.subscribed.wait(0.5):
+            if stop.is_set() or now() > deadline:
+                print(f"boiler-agent fleet submit: no broker at {args.broker}", file=sys.stderr)
+                return 1
+        while not desk.finished() and not stop.is_set() and now() < deadline:
+            for message in subscriber.take(0.2):
+                desk.handle(message, now())
+            for job_id in job_file.take_cancels():
+                if job_id in desk.jobs:
+                    desk.cancel(job_id)
+            for offer in desk.due(now()):
+                subscriber.publish(offer.topic, offer.payload)
+            job_file.save(list(desk.jobs.values()))
+            if not args.json and now() >= next_progress:
+                next_progress = now() + PROGRESS_EVERY_S
+                console.print(f"jobs: {desk.counts()}")
+    finally:
+        subscriber.stop()
+        job_file.save(list(desk.jobs.values()))
+        job_file.close()
+    counts = desk.counts()
+    summary = {
+        "jobs": len(desk.jobs),
+        "states": counts,
+        "duplicate_results": desk.duplicate_results,
+        "results": {job.job_id: job.result for job in desk.jobs.values() if job.state == "done"},
+    }
+    if args.json:
+        print(json.dumps(summary), flush=True)
+    else:
+        console.print(f"jobs: {counts}; results in {args.jobs_file}")
+    return 0 if counts.get("done", 0) == len(desk.jobs) else 1
+
+
+def run_jobs(args: argparse.Namespace) -> int:
+    if not args.jobs_file.is_file():
+        print(f"boiler-agent fleet jobs: {args.jobs_file} does not exist", file=sys.stderr)
+        return 2
+    job_file = JobFile(args.jobs_file)
+    try:
+        jobs = job_file.jobs()
+    finally:
+        job_file.close()
+    if args.json:
+        print(json.dumps({"jobs": jobs}), flush=True)
+        return 0
+    table = Table(title=f"fleet jobs: {args.jobs_file}")
+    for column in ("job_id", "kernel", "state", "heater", "progress", "offers", "handoffs"):
+        table.add_column(column)
+    for job in jobs:
+        table.add_row(
+            job["job_id"],
+            job["kernel"],
+            job["state"],
+            job["heater"] or "-",
+            f"{job['progress']:.0%}",
+            str(job["offers"]),
+            str(job["handoffs"]),
+        )
+    console.print(table)
+    return 0
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    if not args.jobs_file.is_file():
+        print(f"boiler-agent fleet cancel: {args.jobs_file} does not exist", file=sys.stderr)
+        return 2
+    job_file = JobFile(args.jobs_file)
+    try:
+        known = job_file.request_cancel(args.job_id)
+    finally:
+        job_file.close()
+    if not known:
+        print(
+            f"boiler-agent fleet cancel: no job {args.job_id!r} in {args.jobs_file}",
+            file=sys.stderr,
+        )
+        return 2
+    console.print(f"cancel of {args.job_id} asked: the running `fleet submit` takes it next")
+    return 0
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, ValidationError):
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "params"
+        return f"--params {where}: {first['msg']} (got {first.get('input')!r})"
+    return str(error)

@@ -40,10 +40,11 @@ class FleetSubscriber:
         client_id: str | None = None,
         username: str | None = None,
         password: str | None = None,
+        topic_filter: str | None = None,
     ) -> None:
         self.address = BrokerUrl(url)
         self.root = root
-        self.filter = subscription(fleet, root)
+        self.filter = topic_filter or subscription(fleet, root)
         self.received = 0
         self.unreadable = 0
         self.overflowed = 0
@@ -84,6 +85,10 @@ class FleetSubscriber:
     def stop(self) -> None:
         self._client.disconnect()
         self._client.loop_stop()
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        """QoS 1; paho queues it while the connection is down."""
+        self._client.publish(topic, payload, qos=1)
 
     def take(self, timeout_s: float) -> list[FleetMessage]:
         """What has arrived, waiting up to `timeout_s` for something."""

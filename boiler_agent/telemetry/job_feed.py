@@ -11,6 +11,11 @@ elsewhere, and nothing is silently held. While the wall clock is plainly unset (
 build date) an offer with `expires_at` is rejected as `clock_unset`, also not remembered. The
 subscription's hold is measured on the monotonic clock; the wall clock only stamps statuses.
 
+Every state change of a job taken here is published on its status topic (the topic names this
+heater): `queued` when taken, `running` when a worker starts it, `preempted` when heat demand
+paused it, then its result; and while it runs, its `progress` at most every PROGRESS_EVERY_S and
+only when it moved by PROGRESS_STEP, so a fleet of busy heaters does not flood the broker.
+
 Brokers deliver duplicates and lose messages (eclipse-mosquitto issue #2662), so job ids are
 idempotent: a job id this heater already has is recognised and ignored, its status is published
 once, and its result once (marked in the job store, so a restart does not publish it again).
@@ -45,6 +50,7 @@ from boiler_agent.telemetry.payloads import (
     JobStatus,
     dump,
 )
+from boiler_agent.telemetry.payloads import JobState as StatusState
 from boiler_agent.telemetry.topics import Topics, check_id
 from boiler_agent.telemetry.wall_clock import clock_is_set
 
@@ -55,6 +61,17 @@ QUEUE_LIMIT = 256  # offers waiting for the compute thread; more are refused as 
 REMEMBER_REJECTED = 1024
 PENDING_PER_WORKER = 2  # fleet jobs unfinished per worker: one running, one ready to start
 JOB_REJECT_REASONS: frozenset[str] = frozenset(get_args(JobRejectReason))
+PROGRESS_EVERY_S = 60.0  # progress of a running job, at most this often
+PROGRESS_STEP = 0.01  # ... and only when it moved by at least this share
+
+
+@dataclass
+class Published:
+    """The last status published for a job held here."""
+
+    state: StatusState
+    progress: float
+    at_s: float  # monotonic
 
 
 class Transport(Protocol):
@@ -112,6 +129,7 @@ class JobFeed:
         self._incoming = Inbox(QUEUE_LIMIT)
         self._rejected_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._last_change_s: float | None = None  # on the monotonic clock
+        self._held: dict[str, Published] = {}  # fleet jobs taken by this run, not finished
 
     # -- paho thread ------------------------------------------------------------------------
 
@@ -186,6 +204,28 @@ class JobFeed:
         self.stats.results_published += published
         return published
 
+    def publish_statuses(self) -> int:
+        """Publish each held job's state change, and its progress at a bounded rate."""
+        published = 0
+        now = self._monotonic()
+        for job_id, last in list(self._held.items()):
+            record = self._store.get(job_id)
+            if record is None or record.state.value in ("done", "failed"):
+                del self._held[job_id]  # its result says the rest (publish_results)
+                continue
+            progress = self._store.progress(job_id)
+            moved = progress - last.progress >= PROGRESS_STEP
+            if record.state.value == last.state and not (
+                moved and now - last.at_s >= PROGRESS_EVERY_S
+            ):
+                continue
+            state: StatusState = record.state.value
+            status = JobStatus(job_id=job_id, state=state, progress=progress, ts=_now(self._clock))
+            self._transport.publish(self._topics.job_status(job_id), dump(status))
+            self._held[job_id] = Published(state, progress, now)
+            published += 1
+        return published
+
     # -- helpers ----------------------------------------------------------------------------
 
     def _take(self, payload: bytes) -> str | None:
@@ -239,6 +279,7 @@ class JobFeed:
         self.stats.accepted += 1
         status = JobStatus(job_id=job.job_id, state="queued", progress=0.0, ts=_now(self._clock))
         self._transport.publish(self._topics.job_status(job.job_id), dump(status))
+        self._held[job.job_id] = Published("queued", 0.0, self._monotonic())
         log.info("jobs: accepted %s (%s, %d shards)", job.job_id, job.kernel, len(job.shards))
         return job.job_id
 

@@ -9,7 +9,7 @@ import pytest
 
 from boiler_agent.compute.store import JobStore
 from boiler_agent.telemetry.client import ClientSettings, FleetClient, IncomingMessage
-from boiler_agent.telemetry.job_feed import MAX_OFFER_BYTES, JobFeed
+from boiler_agent.telemetry.job_feed import MAX_OFFER_BYTES, PROGRESS_EVERY_S, JobFeed
 from boiler_agent.telemetry.local_broker import LocalBroker
 from boiler_agent.telemetry.outbox import Outbox, Priority
 from boiler_agent.telemetry.topics import Topics
@@ -343,3 +343,29 @@ def test_offers_with_an_expiry_wait_for_the_clock_to_be_set(store: JobStore) -> 
     clock.now = 1_800_000_000.0  # 2027-01-15: NTP answered; the fleet offers it again
     feed.on_message(_message(_offer("job-1", expires_at="2027-06-01T00:00:00Z")))
     assert feed.process() == ["job-1"]
+
+
+def test_every_state_change_is_published_and_progress_at_a_bounded_rate(store: JobStore) -> None:
+    transport, clock, monotonic = Recorder(), Clock(), Monotonic()
+    feed = JobFeed(
+        transport, Topics("f", "h1"), store, pool="p", clock=clock, monotonic=monotonic, workers=1
+    )
+    feed.on_message(_message(_offer("job-1")))
+    assert feed.process() == ["job-1"]
+    assert feed.publish_statuses() == 0  # "queued" went out when it was taken
+    store.shard_started("job-1", 0)
+    assert feed.publish_statuses() == 1
+    for units in (10, 20, 30):  # progress moves every second: published once a minute
+        store.shard_checkpointed("job-1", 0, units, "/tmp/x")
+        monotonic.now += 1.0
+        feed.publish_statuses()
+    monotonic.now += PROGRESS_EVERY_S
+    feed.publish_statuses()
+    store.shard_preempted("job-1", 0)
+    feed.publish_statuses()
+    states = [(s["state"], s["progress"]) for s in _statuses(transport, "job-1")]
+    assert [state for state, _ in states] == ["queued", "running", "running", "preempted"]
+    assert states[2][1] > 0.0
+    store.job_done("job-1", {"price": 1.0})
+    assert feed.publish_statuses() == 0  # the result says it now
+    assert feed.publish_results() == 1

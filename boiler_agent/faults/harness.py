@@ -9,8 +9,9 @@ heater and the agent every period for the invariants.
 
 Three faults need the rig's help to be real: a blocked outlet holds the heater body past the
 MCU's limit until it is cleared; a SIGTERM meant for a checkpoint waits for a worker that is
-stopping at a chunk boundary with its checkpoint not yet in (a local job arriving makes one:
-it preempts the filler); a damaged database is damaged while the agent is down.
+stopping at a chunk boundary with its checkpoint not yet in (a CPU package that reaches its
+critical temperature while workers run makes one: the power loop stops them at once); a
+damaged database is damaged while the agent is down.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from boiler_agent.compute.jobs import JobError, validate_job
 from boiler_agent.compute.pool import WorkerState
 from boiler_agent.compute.simulated_pool import SimulatedPool
 from boiler_agent.config import AgentConfig
@@ -47,11 +47,7 @@ OPERATOR_DELAY_S = 300.0  # an operator resets a latched trip this long after it
 FLEET_OF_RIG = "campaign"
 FULL_DISK_PAGES = 1  # PRAGMA max_page_count: the file cannot grow by a page
 RESTART_DELAY_S = 5.0  # systemd's RestartSec=5 after a stop that was not asked for
-# A small job of the building's own: it preempts the filler at its next chunk boundary.
-LOCAL_JOB = (
-    "mandelbrot",
-    {"width": 64, "height": 64, "max_iter": 50, "center_re": -0.5, "center_im": 0.0, "zoom": 1.0},
-)
+CPU_CRITICAL_C = 100.0  # a CPU package at its critical temperature: no heat allowed
 STATE_DATABASES = ("jobs.sqlite", "outbox.sqlite")
 SQLITE_HEADER_BYTES = 100  # the file header SQLite checks before anything else
 
@@ -100,6 +96,7 @@ class CampaignRig:
     _reset_due_s: float | None = None
     _held_c: dict[str, float] = field(default_factory=dict)  # plant node -> held at least at
     _term_armed: Injection | None = None  # a SIGTERM waiting for a worker's stop checkpoint
+    _cpu_hot = False
     # How each SIGTERM meant for a checkpoint landed: "in_window" (a worker was stopping),
     # "no_window" (none stopped within the fault's wait: delivered at its end), "agent_down".
     term_stops: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -122,12 +119,16 @@ class CampaignRig:
             serve_status=False,
             link=link,
             pool=self.pool,
-            cpu_sensor=lambda: None,
+            cpu_sensor=self._cpu_reading,
             cpu_clock=lambda: None,
             turn_s=TURN_S,
         )
         self.agent.start()
         self.boots += 1
+
+    def _cpu_reading(self) -> tuple[float, float] | None:
+        """(current, critical) °C of the CPU package: none to read, unless it runs hot."""
+        return (CPU_CRITICAL_C, CPU_CRITICAL_C) if self._cpu_hot else None
 
     def run_until(self, end_s: float, schedule: list[Injection]) -> None:
         pending = sorted(schedule, key=lambda injection: injection.at_s)
@@ -285,22 +286,20 @@ class CampaignRig:
         return clear
 
     def _arm_term(self, injection: Injection) -> Callable[[], None]:
-        """SIGTERM, timed for a worker that is stopping to checkpoint; a local job arriving
-        preempts the filler, so one does; the fault's duration is the longest wait."""
+        """SIGTERM, timed for a worker that is stopping to checkpoint; the fault's duration is
+        the longest wait (with no worker running, no heat wanted, there is none to hit)."""
         self._term_armed = injection
-        loop = self.agent.loop if self.agent else None
-        if loop is not None:
-            try:
-                loop.parts.scheduler.store.submit(validate_job(*LOCAL_JOB))
-            except (JobError, sqlite3.Error) as error:  # a full disk: wait for a natural stop
-                log.info("campaign: no local job (%s)", error)
         return lambda: self._term_at_the_wait_end(injection)
 
     def _term_if_checkpointing(self) -> None:
         if self._term_armed is None or self.agent is None:
             return
-        if any(w.state is WorkerState.STOPPING for w in self.pool.workers):
+        states = {worker.state for worker in self.pool.workers}
+        if WorkerState.STOPPING in states:
             self._deliver_term("in_window")
+        else:
+            # The CPU package hot while workers run: the power loop stops them all at once.
+            self._cpu_hot = WorkerState.RUNNING in states
 
     def _term_at_the_wait_end(self, injection: Injection) -> None:
         if self._term_armed is injection:
@@ -309,6 +308,7 @@ class CampaignRig:
     def _deliver_term(self, how: str) -> None:
         injection, self._term_armed = self._term_armed, None
         assert injection is not None
+        self._cpu_hot = False
         self.term_stops[how] += 1
         if self.agent is None:
             return

@@ -7,7 +7,7 @@ ISO 8601 with a UTC offset. Serialise with `dump()`, so that keys are the wire n
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
 from pydantic import (
     AwareDatetime,
@@ -56,7 +56,11 @@ EventKind = Literal[
     "command_rejected",
     "outbox_dropped",
 ]
-JobState = Literal["queued", "running", "preempted", "done", "failed", "rejected"]
+# released (schema 2): the heater stopped wanting heat and handed the job back to the fleet,
+# with its checkpoints, to be offered again.
+JobState = Literal["queued", "running", "preempted", "released", "done", "failed", "rejected"]
+JOB_SCHEMA_VERSION: Final = 2  # job offers and statuses: schema 2 added `released` and `checkpoint`
+MAX_CHECKPOINT_KEYS = 8  # a bundle is a small object; its size is bounded by the packet limit
 # Why an offer was rejected. no_room and clock_unset are not the offer's fault: the fleet may
 # offer it again, here or elsewhere.
 JobRejectReason = Literal["invalid", "expired", "no_room", "clock_unset"]
@@ -302,17 +306,29 @@ class JobOffer(Payload):
     (`boiler-agent job kernels` lists them); nothing received ever runs as code.
     """
 
+    schema_version: Literal[1, 2] = Field(  # type: ignore[assignment]
+        default=JOB_SCHEMA_VERSION, alias="schema", description="1, or 2 with `checkpoint`"
+    )
     job_id: Id = Field(description="idempotency key: a job id already taken is ignored")
     kernel: str = Field(min_length=1, max_length=MAX_ID_CHARS, description="a kernel name")
     params: dict[str, JsonValue] = Field(description="the kernel's parameters")
+    checkpoint: dict[str, JsonValue] | None = Field(
+        default=None,
+        max_length=MAX_CHECKPOINT_KEYS,
+        description="schema 2: the work done elsewhere, as a released status carried it "
+        "(compute/handoff.py); a corrupt or foreign one is refused and the job starts afresh",
+    )
     expires_at: AwareDatetime | None = Field(
         default=None, description="not taken after this (the fleet has sent it elsewhere)"
     )
 
 
 class JobStatus(Payload):
-    """Progress of a job this heater took."""
+    """Progress of a job this heater took; the topic names the heater it is on."""
 
+    schema_version: Literal[1, 2] = Field(  # type: ignore[assignment]
+        default=JOB_SCHEMA_VERSION, alias="schema", description="2 since `released`"
+    )
     job_id: Id
     state: JobState
     progress: float = Field(ge=0.0, le=1.0, description="share of the job's work done")
@@ -321,6 +337,11 @@ class JobStatus(Payload):
         default=None,
         description="why it was rejected, for machines: no_room and clock_unset mean the offer "
         "may be sent again (elsewhere, or later)",
+    )
+    checkpoint: dict[str, JsonValue] | None = Field(
+        default=None,
+        max_length=MAX_CHECKPOINT_KEYS,
+        description="with `released`: the checkpoints to offer the job again with",
     )
     ts: AwareDatetime
 

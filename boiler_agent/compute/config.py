@@ -23,3 +23,12 @@ class ComputeConfig(Section):
         le=3600,
         description="How often a running job saves its state (temp file, fsync, rename).",
     )
+    release_after_s: float = Field(
+        default=600.0,
+        ge=0,
+        le=86_400,
+        description=(
+            "A fleet job held while no heat has been wanted for this long is handed back to "
+            "the fleet with its checkpoints, for a heater that wants heat; 0: never."
+        ),
+    )

@@ -124,6 +124,9 @@ def assemble(
                 monotonic=clocks.monotonic,
                 workers=workers,
                 memory_budget_bytes=shard_memory_budget(workers),
+                checkpoint_dir=config.state_dir / "checkpoints",
+                release_after_s=config.compute.release_after_s,
+                event=uplink.publish_event,
             )
     else:
         log.info("MQTT is disabled (mqtt.enabled = false): no telemetry, no fleet jobs")

@@ -277,6 +277,7 @@ class ControlLoop:
         wants_heat = self.regulation.demand_w * self.allowed > 0
         feed.gate(wants_heat=wants_heat, has_room=pending < self.parts.workers)
         feed.process()
+        feed.release_unwanted(wants_heat)  # jobs follow the heat
         feed.publish_statuses()
         feed.publish_results()
 

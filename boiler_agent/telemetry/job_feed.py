@@ -27,6 +27,7 @@ Threads: `on_message` runs on paho's thread and only appends to a bounded queue;
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -34,11 +35,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol, cast, get_args
 
 from pydantic import ValidationError
 
-from boiler_agent.compute.jobs import JobError, validate_job
+from boiler_agent.compute.handoff import (
+    MAX_BUNDLE_BYTES,
+    HandoffError,
+    export_bundle,
+    restore_bundle,
+)
+from boiler_agent.compute.jobs import JobError, JobState, validate_job
 from boiler_agent.compute.store import JobStore
 from boiler_agent.telemetry.client import IncomingMessage
 from boiler_agent.telemetry.inbox import Inbox
@@ -57,6 +65,9 @@ from boiler_agent.telemetry.wall_clock import clock_is_set
 log = logging.getLogger(__name__)
 
 MAX_OFFER_BYTES = 64 * 1024
+# An offer that carries a released job's checkpoints (schema 2): the bundle and its envelope.
+MAX_HANDOFF_OFFER_BYTES = MAX_OFFER_BYTES + MAX_BUNDLE_BYTES + 16 * 1024
+EventSink = Callable[..., Any]  # Uplink.publish_event(kind, reason, **details)
 QUEUE_LIMIT = 256  # offers waiting for the compute thread; more are refused as overflow
 REMEMBER_REJECTED = 1024
 PENDING_PER_WORKER = 2  # fleet jobs unfinished per worker: one running, one ready to start
@@ -94,6 +105,9 @@ class JobFeedStats:
     accepted: int = 0
     duplicates: int = 0
     results_published: int = 0
+    released: int = 0  # handed back to the fleet with their checkpoints
+    resumed: int = 0  # taken with a checkpoint bundle that was used
+    handoffs_refused: int = 0  # taken with a bundle that was corrupt or foreign: from zero
     subscribed: bool = False
     subscription_changes: int = 0
     rejected: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -112,6 +126,9 @@ class JobFeed:
         hold_s: float = 30.0,
         memory_budget_bytes: int | None = None,
         workers: int | None = None,
+        checkpoint_dir: Path | None = None,
+        release_after_s: float = 0.0,
+        event: EventSink | None = None,
     ) -> None:
         """`clock` is the wall clock (statuses' `ts`, offers' `expires_at`); `monotonic` times
         the subscription's hold; `workers` (default: the CPUs) sizes the room for fleet jobs."""
@@ -130,6 +147,12 @@ class JobFeed:
         self._rejected_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._last_change_s: float | None = None  # on the monotonic clock
         self._held: dict[str, Published] = {}  # fleet jobs taken by this run, not finished
+        # Jobs follow the heat: after this long without heat wanted, held jobs go back.
+        self._checkpoint_dir = checkpoint_dir
+        self._release_after_s = release_after_s if checkpoint_dir is not None else 0.0
+        self._event = event
+        self._no_heat_since: float | None = None
+        self._kept: set[str] = set()  # too large to hand back: they wait for heat here
 
     # -- paho thread ------------------------------------------------------------------------
 
@@ -204,6 +227,83 @@ class JobFeed:
         self.stats.results_published += published
         return published
 
+    def release_unwanted(self, wants_heat: bool) -> list[str]:
+        """Hand back the held jobs no worker runs once heat has not been wanted for the hold.
+
+        Each goes with its checkpoints in a `released` status, for the fleet to offer to a heater
+        that wants heat, and leaves this heater's store. A job still running (a worker stops at
+        a chunk boundary and checkpoints once the heat is cut) goes at a later period.
+        """
+        now = self._monotonic()
+        if wants_heat or not self._release_after_s:
+            self._no_heat_since = None
+            return []
+        if self._no_heat_since is None:
+            self._no_heat_since = now
+        if now - self._no_heat_since < self._release_after_s:
+            return []
+        released = []
+        for job_id in list(self._held):
+            record = self._store.get(job_id)
+            if record is None or job_id in self._kept:
+                continue
+            if record.state.value not in ("queued", "preempted"):
+                continue
+            if self._release(job_id):
+                released.append(job_id)
+        return released
+
+    def _release(self, job_id: str) -> bool:
+        try:
+            bundle = export_bundle(self._store, job_id)
+        except HandoffError as error:
+            self._kept.add(job_id)
+            log.warning("jobs: %s stays here: %s", job_id, error)
+            if self._event is not None:
+                self._event("fault", "handoff_too_large", job_id=job_id)
+            return False
+        progress = self._store.progress(job_id)
+        status = JobStatus(
+            job_id=job_id,
+            state="released",
+            progress=progress,
+            checkpoint=bundle,
+            ts=_now(self._clock),
+        )
+        self._transport.publish(self._topics.job_status(job_id), dump(status))
+        for path in self._store.drop_job(job_id, counted_as=JobState.PREEMPTED):
+            with contextlib.suppress(OSError):
+                Path(path).unlink(missing_ok=True)  # the bundle carried them away
+        del self._held[job_id]
+        self.stats.released += 1
+        log.info(
+            "jobs: released %s to the fleet at %.0f%% (%d files, no heat wanted here)",
+            job_id,
+            100 * progress,
+            len(bundle["shards"]),
+        )
+        return True
+
+    def _resume(self, job_id: str, bundle: Any) -> None:
+        """Use a received checkpoint bundle, or start afresh and say why."""
+        if self._checkpoint_dir is None:
+            return
+        try:
+            restored = restore_bundle(self._store, job_id, bundle, self._checkpoint_dir)
+        except HandoffError as error:
+            self.stats.handoffs_refused += 1
+            log.warning("jobs: %s starts from zero: its checkpoint was refused: %s", job_id, error)
+            if self._event is not None:
+                self._event("fault", "handoff_refused", job_id=job_id, why=str(error)[:200])
+            return
+        self.stats.resumed += 1
+        log.info(
+            "jobs: %s resumes here: %d shards from their checkpoints, %d already finished",
+            job_id,
+            restored.shards_resumed,
+            restored.shards_finished,
+        )
+
     def publish_statuses(self) -> int:
         """Publish each held job's state change, and its progress at a bounded rate."""
         published = 0
@@ -229,15 +329,16 @@ class JobFeed:
     # -- helpers ----------------------------------------------------------------------------
 
     def _take(self, payload: bytes) -> str | None:
-        if len(payload) > MAX_OFFER_BYTES:
-            self._reject(
-                None, "oversized", f"offer of {len(payload)} bytes, limit {MAX_OFFER_BYTES}"
-            )
+        if len(payload) > MAX_HANDOFF_OFFER_BYTES:
+            self._reject(None, "oversized", _too_big(len(payload)))
             return None
         try:
             document: Any = json.loads(payload)
         except (ValueError, UnicodeDecodeError) as error:
-            self._reject(None, "not_json", f"offer is not JSON: {error}")
+            if len(payload) > MAX_OFFER_BYTES:  # only a checkpoint may make an offer this big
+                self._reject(None, "oversized", _too_big(len(payload)))
+            else:
+                self._reject(None, "not_json", f"offer is not JSON: {error}")
             return None
         job_id = document.get("job_id") if isinstance(document, dict) else None
         known_id = job_id if isinstance(job_id, str) and _safe_id(job_id) else None
@@ -245,6 +346,9 @@ class JobFeed:
             offer = JobOffer.model_validate(document)
         except ValidationError as error:
             self._reject(known_id, "invalid", _describe(error))
+            return None
+        if offer.checkpoint is None and len(payload) > MAX_OFFER_BYTES:
+            self._reject(offer.job_id, "oversized", _too_big(len(payload)))
             return None
         now = self._clock()
         if offer.expires_at is not None and not clock_is_set(now):
@@ -277,6 +381,8 @@ class JobFeed:
             self.stats.duplicates += 1
             return None
         self.stats.accepted += 1
+        if offer.checkpoint is not None:
+            self._resume(job.job_id, offer.checkpoint)
         status = JobStatus(job_id=job.job_id, state="queued", progress=0.0, ts=_now(self._clock))
         self._transport.publish(self._topics.job_status(job.job_id), dump(status))
         self._held[job.job_id] = Published("queued", 0.0, self._monotonic())
@@ -306,6 +412,13 @@ class JobFeed:
             ts=_now(self._clock),
         )
         self._transport.publish(self._topics.job_status(job_id), dump(status))
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"offer of {size} bytes: limit {MAX_OFFER_BYTES}, or {MAX_HANDOFF_OFFER_BYTES} "
+        "with a checkpoint"
+    )
 
 
 def _safe_id(job_id: str) -> bool:

@@ -123,3 +123,21 @@ def test_a_running_job_is_not_released_until_its_worker_has_stopped(tmp_path: Pa
     assert heater.feed.release_unwanted(wants_heat=False) == []
     heater.store.shard_preempted("j1", 0)
     assert heater.feed.release_unwanted(wants_heat=False) == ["j1"]
+
+
+def test_local_jobs_never_reach_the_broker_and_are_never_released(tmp_path: Path) -> None:
+    from boiler_agent.compute.jobs import validate_job
+
+    heater = Heater(tmp_path, "h1")
+    local = validate_job(KERNEL, PARAMS, job_id="local-1")
+    assert heater.store.submit(local)  # `boiler-agent job submit`: not from the fleet
+    heater.store.shard_started("local-1", 0)
+    heater.store.shard_preempted("local-1", 0)
+    heater.feed.release_unwanted(wants_heat=False)
+    heater.monotonic.now += 2 * HOLD_S
+    assert heater.feed.release_unwanted(wants_heat=False) == []
+    heater.feed.publish_statuses()
+    heater.store.job_done("local-1", {"secret": 42})
+    heater.feed.publish_results()
+    assert heater.transport.published == []
+    assert heater.store.get("local-1") is not None

@@ -132,7 +132,7 @@ def add_parser(commands: Any) -> None:
 
 
 def _subscriber(
-    args: argparse.Namespace, client_id: str | None, topic_filter: str | None = None
+    args: argparse.Namespace, client_id: str | None, topic_filter: list[str] | None = None
 ) -> FleetSubscriber:
     import os
 
@@ -317,7 +317,7 @@ def run_submit(args: argparse.Namespace) -> int:
         if args.fleet is None:
             raise ValueError("--fleet is required to submit: jobs go to one fleet's queue")
         desk = JobDesk(args.fleet, root=args.root, offer_timeout_s=args.offer_timeout)
-        subscriber = _subscriber(args, None, desk.status_filter)
+        subscriber = _subscriber(args, None, desk.filters)
     except (ValueError, ValidationError) as error:
         print(f"boiler-agent fleet submit: {_one_line(error)}", file=sys.stderr)
         return 2

@@ -10,6 +10,8 @@ the same id (heaters ignore ids they already hold):
   job's fault);
 - when the heater holding it `released` it (it stopped wanting heat): the offer then carries the
   checkpoint it handed back, so the next heater resumes instead of starting over.
+- when the heater holding it went offline (its will, or a stop) and did not come back within
+  `offline_grace_s`: a dead heater must not take its jobs with it.
 A `rejected` for any other reason (invalid, expired) fails the job. The first `done` or
 `failed` result of a job id is the one counted; later ones are duplicates (a heater that died
 mid-hand-off and came back, a broker's redelivery).
@@ -32,6 +34,8 @@ OFFER_TIMEOUT_S = 60.0
 REOFFER_AFTER_REJECT_S = 5.0  # a heater without room now may have room soon; others may take it
 RETRYABLE = frozenset({"no_room", "clock_unset"})
 FINAL = frozenset({"done", "failed", "cancelled"})
+HELD = frozenset({"queued", "running", "preempted"})
+OFFLINE_GRACE_S = 300.0  # a restart (systemd, an upgrade) comes back well within this
 
 
 @dataclass
@@ -81,10 +85,12 @@ class JobDesk:
         *,
         root: str = DEFAULT_ROOT,
         offer_timeout_s: float = OFFER_TIMEOUT_S,
+        offline_grace_s: float = OFFLINE_GRACE_S,
     ) -> None:
         self.fleet = fleet
         self.root = root
         self.offer_timeout_s = offer_timeout_s
+        self.offline_grace_s = offline_grace_s
         self.jobs: dict[str, FleetJob] = {}
         self.duplicate_results = 0
         self.unknown_jobs = 0  # statuses of jobs this desk did not send
@@ -97,6 +103,11 @@ class JobDesk:
     def status_filter(self) -> str:
         """Every heater's job statuses and results in this fleet."""
         return f"{self.root}/{self.fleet}/+/jobs/#"
+
+    @property
+    def filters(self) -> list[str]:
+        """What the desk subscribes to: job statuses and results, and heaters' availability."""
+        return [self.status_filter, f"{self.root}/{self.fleet}/+/availability"]
 
     def submit(
         self, kernel: str, params: dict[str, Any], now_s: float, job_id: str | None = None
@@ -126,13 +137,16 @@ class JobDesk:
                 body["checkpoint"] = job.checkpoint
             offers.append(Offer(self.offer_topic, json.dumps(body).encode()))
             job.offers += 1
-            if job.state in ("new", "released", "rejected"):
+            if job.state in ("new", "released", "rejected") or job.state in HELD:
                 job.state = "offered"
             job.next_offer_s = now_s + self.offer_timeout_s
         return offers
 
     def handle(self, message: FleetMessage, now_s: float) -> None:
-        """A heater's job status or result."""
+        """A heater's job status or result, or its availability."""
+        if message.kind == "availability" and message.heater is not None:
+            self._availability(message.heater, str(message.body.get("value")), now_s)
+            return
         if message.job_id is None or message.kind not in ("job_status", "job_result"):
             return
         job = self.jobs.get(message.job_id)
@@ -187,6 +201,18 @@ class JobDesk:
         job.finished_s, job.next_offer_s = now_s, None
         job.heater = heater or job.heater
         job.progress = 1.0 if job.state == "done" else job.progress
+
+    def _availability(self, heater: str, value: str, now_s: float) -> None:
+        """A heater gone offline (its will, or a clean stop) may never come back: what it holds
+        is offered again after a grace; if it does come back and finishes, the first result
+        counts and the other is a duplicate."""
+        for job in self.jobs.values():
+            if job.heater != heater or job.state in FINAL or job.state == "released":
+                continue
+            if value == "offline":
+                job.next_offer_s = now_s + self.offline_grace_s
+            elif value == "online" and job.state in HELD:
+                job.next_offer_s = None  # back within the grace: it still holds the job
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -40,11 +40,14 @@ class FleetSubscriber:
         client_id: str | None = None,
         username: str | None = None,
         password: str | None = None,
-        topic_filter: str | None = None,
+        topic_filter: str | list[str] | None = None,
     ) -> None:
         self.address = BrokerUrl(url)
         self.root = root
-        self.filter = topic_filter or subscription(fleet, root)
+        if isinstance(topic_filter, str):
+            topic_filter = [topic_filter]
+        self.filters = topic_filter or [subscription(fleet, root)]
+        self.filter = ", ".join(self.filters)
         self.received = 0
         self.unreadable = 0
         self.overflowed = 0
@@ -110,7 +113,7 @@ class FleetSubscriber:
             return
         self.connected.set()
         log.info("fleet: connected to %s, subscribing to %s", self.address, self.filter)
-        client.subscribe(self.filter, qos=1)
+        client.subscribe([(topic_filter, 1) for topic_filter in self.filters])
 
     def _on_subscribe(self, *_: Any) -> None:
         self.subscribed.set()

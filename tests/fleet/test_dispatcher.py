@@ -85,3 +85,31 @@ def test_statuses_of_jobs_it_did_not_send_are_counted_not_followed() -> None:
     desk = JobDesk("north")
     desk.handle(_status("other", "h1", state="running"), 0.0)
     assert desk.unknown_jobs == 1 and desk.jobs == {}
+
+
+def test_a_job_on_a_heater_gone_offline_is_offered_again_after_the_grace() -> None:
+    desk = JobDesk("north", offline_grace_s=300.0)
+    job = desk.submit("linsolve", PARAMS, 0.0, job_id="j1")
+    desk.due(0.0)
+    desk.handle(_status("j1", "h1", state="running", progress=0.2), 1.0)
+    offline = FleetMessage(
+        "dh/v1/north/h1/availability", "north", "h1", "availability", None, {"value": "offline"}
+    )
+    desk.handle(offline, 10.0)
+    assert desk.due(200.0) == []
+    assert len(desk.due(310.0)) == 1  # h1 did not come back: offered again
+    desk.handle(_status("j1", "h2", state="running", progress=0.0), 311.0)
+    desk.handle(_result("j1", "h2", state="done", result=7), 400.0)
+    desk.handle(_result("j1", "h1", state="done", result=7), 500.0)  # h1 came back and finished
+    assert job.state == "done" and job.heater == "h2" and desk.duplicate_results == 1
+
+
+def test_a_heater_back_within_the_grace_keeps_its_job() -> None:
+    desk = JobDesk("north", offline_grace_s=300.0)
+    desk.submit("linsolve", PARAMS, 0.0, job_id="j1")
+    desk.due(0.0)
+    desk.handle(_status("j1", "h1", state="running", progress=0.2), 1.0)
+    for value, at in (("offline", 10.0), ("online", 60.0)):
+        message = FleetMessage("t", "north", "h1", "availability", None, {"value": value})
+        desk.handle(message, at)
+    assert desk.due(1000.0) == []

@@ -60,7 +60,7 @@ def test_a_job_follows_the_heat_from_one_heater_to_another(
     tmp_path: Path, broker: LocalBroker
 ) -> None:
     desk = JobDesk("north", offer_timeout_s=5.0)
-    watcher = FleetSubscriber(broker.url, topic_filter=desk.status_filter).start()
+    watcher = FleetSubscriber(broker.url, topic_filter=desk.filters).start()
     publisher = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     publisher.connect("127.0.0.1", broker.port)
     publisher.loop_start()

@@ -99,10 +99,11 @@ class JobStore:
         with self._transaction() as db:
             if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job.job_id,)).fetchone():
                 return False
-            row = (job.job_id, job.kernel, json.dumps(job.params_json), int(filler), now, now)
+            params = json.dumps(job.params_json)
+            row = (job.job_id, job.kernel, params, int(filler), int(remote), now, now)
             db.execute(
-                "INSERT INTO jobs (id, kernel, params, state, filler, created, updated)"
-                " VALUES (?, ?, ?, 'queued', ?, ?, ?)",
+                "INSERT INTO jobs (id, kernel, params, state, filler, remote, created, updated)"
+                " VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)",
                 row,
             )
             db.executemany(
@@ -189,7 +190,8 @@ class JobStore:
         return [shard_from_row(row) for row in rows]
 
     def next_shard(self, busy: set[tuple[str, int]]) -> ShardRecord | None:
-        """The next shard to run: real jobs before filler, oldest job first, in shard order.
+        """The next shard to run: local jobs, then fleet jobs, then filler; oldest job first
+        within each; in shard order.
 
         Unfinished jobs are walked in run order (an index) and each one's runnable shards in
         shard order (another), stopping at the first one not busy: the cost follows the busy
@@ -200,7 +202,7 @@ class JobStore:
             "SELECT s.* FROM jobs j INDEXED BY jobs_runnable"
             " CROSS JOIN shards s INDEXED BY shards_runnable ON s.job_id = j.id"
             f" WHERE j.{RUNNABLE_JOB} AND s.{RUNNABLE_SHARD}"
-            " ORDER BY j.filler, j.created, j.rowid, s.idx LIMIT ?",
+            " ORDER BY j.filler, j.remote, j.created, j.rowid, s.idx LIMIT ?",
             (len(busy) + 1,),
         )
         for row in rows:

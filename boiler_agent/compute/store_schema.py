@@ -69,6 +69,17 @@ CREATE TABLE IF NOT EXISTS pruned_jobs (
 );
 """
 
+# Version 3: local work first. A job from the fleet is marked in `jobs.remote` (it was only in
+# `remote_jobs`), and the run order is filler last, fleet jobs after local ones, then oldest
+# first: a building's own compute runs before what it offers the community. Still one index.
+SCHEMA_V3 = """
+ALTER TABLE jobs ADD COLUMN remote INTEGER NOT NULL DEFAULT 0;
+UPDATE jobs SET remote = 1 WHERE id IN (SELECT job_id FROM remote_jobs);
+DROP INDEX IF EXISTS jobs_runnable;
+CREATE INDEX IF NOT EXISTS jobs_runnable ON jobs(filler, remote, created)
+    WHERE state IN ('queued', 'running', 'preempted')
+"""
+
 # Migration i takes a file from schema version i to i+1 (runtime/sqlite_schema.py):
 # append a step for every change, never edit one that has shipped.
-MIGRATIONS: tuple[Migration, ...] = (SCHEMA_V1, SCHEMA_V2)
+MIGRATIONS: tuple[Migration, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)

@@ -213,4 +213,4 @@ def test_a_version_one_file_migrates_and_pauses_counted_before_are_forgotten(
     store = JobStore(path)
     assert store.shards("old")[0].attempts == 0, "four pauses under the old count are no failure"
     assert store.next_shard(set()) is not None
-    assert len(store_module.MIGRATIONS) == 2
+    assert len(store_module.MIGRATIONS) == 3  # 3: local work first (test_local_first.py)

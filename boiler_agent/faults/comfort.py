@@ -15,8 +15,9 @@ what the agent believes), with `bench control`'s definitions where they apply
   A run whose schedule never rises (a flat one) is scored from its first hour on. Target:
   `tracking_rms_k` (RMS of temperature - setpoint over those samples) at most 0.15 K: a fifth
   of the comfort band, four times what the default controller holds in a healthy room (0.034 K
-  over a day), so a miss is a loop that hunts or drifts, not noise. `discomfort_kh` (kelvin-hours below setpoint - 0.5 K) and `max_excess_k`
-  over the same samples are reported, not targets.
+  over a day), so a miss is a loop that hunts or drifts, not noise. `discomfort_kh`
+  (kelvin-hours below setpoint - 0.5 K) and `max_excess_k` over the same samples are reported,
+  not targets.
 - a boiler (tank) must keep its top layer, the water that leaves the tap, at no less than its
   setpoint - 2 K outside draws, after the run's first hour. During a draw and for an hour after
   it the tank may sag: the heater, at most 4 kW, needs 47 minutes to put back the 11 MJ of a

@@ -152,6 +152,14 @@ class JobStore:
         ).fetchone()
         return int(row[0])
 
+    def remote_jobs_unfinished(self) -> list[str]:
+        """Ids of the fleet jobs held here and not finished (a restart follows them again)."""
+        rows = self._db.execute(
+            "SELECT id FROM jobs INDEXED BY jobs_runnable"
+            f" WHERE filler = 0 AND remote = 1 AND {RUNNABLE_JOB} ORDER BY created"
+        )
+        return [row[0] for row in rows]
+
     def remote_shards_pending(self) -> int:
         """Shards of fleet jobs not done yet (waiting or running): the work the fleet's jobs
         still ask of this heater, for a cap that large offers cannot slip under."""

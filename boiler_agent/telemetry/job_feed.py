@@ -80,7 +80,7 @@ PROGRESS_STEP = 0.01  # ... and only when it moved by at least this share
 class Published:
     """The last status published for a job held here."""
 
-    state: StatusState
+    state: StatusState | None  # None: not published by this run yet (held before a restart)
     progress: float
     at_s: float  # monotonic
 
@@ -146,7 +146,10 @@ class JobFeed:
         self._incoming = Inbox(QUEUE_LIMIT)
         self._rejected_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._last_change_s: float | None = None  # on the monotonic clock
-        self._held: dict[str, Published] = {}  # fleet jobs taken by this run, not finished
+        # Fleet jobs held and not finished; those taken before a restart are followed again.
+        self._held: dict[str, Published] = {
+            job_id: Published(None, 0.0, monotonic()) for job_id in store.remote_jobs_unfinished()
+        }
         # Jobs follow the heat: after this long without heat wanted, held jobs go back.
         self._checkpoint_dir = checkpoint_dir
         self._release_after_s = release_after_s if checkpoint_dir is not None else 0.0

@@ -141,3 +141,20 @@ def test_local_jobs_never_reach_the_broker_and_are_never_released(tmp_path: Path
     heater.feed.publish_results()
     assert heater.transport.published == []
     assert heater.store.get("local-1") is not None
+
+
+def test_a_restarted_heater_follows_the_fleet_jobs_it_held(tmp_path: Path) -> None:
+    heater = Heater(tmp_path, "h1")
+    desk = JobDesk("north")
+    desk.submit(KERNEL, PARAMS, 0.0, job_id="j1")
+    (offer,) = desk.due(0.0)
+    heater.take(offer.payload)
+    heater.store.shard_started("j1", 0)
+    restarted = Heater(tmp_path, "h1")  # the same store, a new feed: what a restart makes
+    assert restarted.feed.publish_statuses() == 1
+    assert [d["state"] for _, d in restarted.statuses()] == ["running"]
+    restarted.monotonic.now += 2 * HOLD_S
+    restarted.store.shard_preempted("j1", 0)
+    restarted.feed.release_unwanted(wants_heat=False)
+    restarted.monotonic.now += HOLD_S
+    assert restarted.feed.release_unwanted(wants_heat=False) == ["j1"]

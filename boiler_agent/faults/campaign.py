@@ -27,10 +27,13 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from boiler_agent.config import AgentConfig
-from boiler_agent.faults.harness import FLEET_OF_RIG, CampaignRig
+from boiler_agent.faults.campaign_jobs import CampaignJobs
+from boiler_agent.faults.comfort import ComfortScore
+from boiler_agent.faults.harness import FLEET_OF_RIG, CampaignRig, Sample
 from boiler_agent.faults.invariants import Checker, Violation
 from boiler_agent.faults.schedule import NEEDS_BROKER, Fault, draw_schedule
 from boiler_agent.telemetry.local_broker import BrokerUnavailableError, LocalBroker, find_mosquitto
+from heater_physics.plant import PRESETS as PLANT_PRESETS
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ MEMORY_GROWTH_BOUND_BYTES = 256 * 1024 * 1024  # I7: the process's RSS growth ov
 MAX_VIOLATIONS_SHOWN = 20  # the first ones: one cause repeats every period
 CAPTURE_SETTLE_S = 3.0  # no new telemetry for this long after the stop: the capture is complete
 CAPTURE_TIMEOUT_S = 60.0
+TOP_UP_EVERY_S = 300.0  # I5: new real jobs replace finished ones this often
 
 
 class TelemetryCapture:
@@ -173,6 +177,7 @@ def run_campaign(
     *,
     use_broker: bool = True,
     preset: str = "room",
+    real_jobs: bool = True,
 ) -> dict[str, Any]:
     """One seed's campaign; with no faults, a healthy heater's run, where any trip is I8."""
     started = time.monotonic()
@@ -187,8 +192,34 @@ def run_campaign(
             checker = Checker(
                 schedule, config.control.max_temp_c, config.power.period_s, config.serial.lease_s
             )
+            jobs = CampaignJobs.submit(config.state_dir, seed) if real_jobs else None
+            next_top_up = [0.0]
+
+            # I8's comfort half: a healthy run (no fault) must also meet its comfort targets.
+            comfort = (
+                ComfortScore(HEATER_TYPES[preset], float(PLANT_PRESETS[preset].rated_power_w))
+                if not schedule
+                else None
+            )
+
+            def observe(sample: Sample) -> None:
+                checker.observe(sample)
+                if comfort is not None:
+                    comfort.observe(sample)
+                loop = rig.agent.loop if rig.agent is not None else None
+                if jobs is not None and loop is not None and sample.at_s >= next_top_up[0]:
+                    next_top_up[0] = sample.at_s + TOP_UP_EVERY_S
+                    jobs.top_up(loop.parts.scheduler.store, sample.at_s)
+
             rig = CampaignRig(
-                workdir, seed, config, broker=broker, preset=preset, on_sample=checker.observe
+                workdir,
+                seed,
+                config,
+                broker=broker,
+                preset=preset,
+                on_sample=observe,
+                cpu_s_per_unit=jobs.cpu_s_per_unit if jobs else None,
+                on_jobs_lost=jobs.resubmit if jobs else None,
             )
             try:
                 rig.run_until(duration_s, schedule)
@@ -197,6 +228,17 @@ def run_campaign(
             violations = list(checker.violations)
             violation_count = checker.violation_count
             checked = checker.checked
+            if comfort is not None and comfort.checked:  # a short run may have nothing to score
+                misses = comfort.violations()
+                violations += misses
+                violation_count += len(misses)
+                checked += comfort.checked
+            jobs_ended: dict[str, int] | None = None
+            if jobs is not None:
+                counted, more, jobs_ended = jobs.check(config.state_dir, duration_s)
+                checked += counted
+                violations += more
+                violation_count += len(more)
             if capture is not None:
                 capture.settle()
                 capture.close()
@@ -229,6 +271,10 @@ def run_campaign(
         "broker": broker is not None,
         "agent_restarts": rig.boots - 1,
         "operator_resets": rig.resets,
+        "jobs": jobs_ended,  # I5: how the campaign's real jobs ended
+        "comfort": comfort.report() if comfort is not None else None,  # I8, healthy runs
+        "term_in_checkpoint": dict(rig.term_stops),
+        "db_corruptions": dict(rig.db_corruptions),
     }
 
 

@@ -27,7 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from boiler_agent.compute.pool import WorkerState
+from boiler_agent.compute.simulated_kernel_pool import SimulatedKernelPool
 from boiler_agent.compute.simulated_pool import SimulatedPool
+from boiler_agent.compute.store import JobStore
+from boiler_agent.compute.worker import Task
 from boiler_agent.config import AgentConfig
 from boiler_agent.daemon.clocks import VirtualClock
 from boiler_agent.daemon.loop import PeriodReport
@@ -85,6 +88,9 @@ class CampaignRig:
     preset: str = "room"
     clock: VirtualClock = field(default_factory=VirtualClock)
     on_sample: Callable[[Sample], None] | None = None  # e.g. the invariants' Checker.observe
+    # Set: the workers compute real kernels, a unit per this much CPU (I5); else heat only.
+    cpu_s_per_unit: Callable[[Task], float] | None = None
+    on_jobs_lost: Callable[[JobStore], None] | None = None  # the job store was replaced
     periods: int = 0
     injected: list[tuple[float, Fault]] = field(default_factory=list)
     boots: int = 0
@@ -111,7 +117,15 @@ class CampaignRig:
     # -- the agent's life -----------------------------------------------------------------------
 
     def start_agent(self) -> None:
-        self.pool = SimulatedPool(WORKERS, clock=self.clock.now, sleep=self.clock.sleep)
+        if self.cpu_s_per_unit is None:
+            self.pool = SimulatedPool(WORKERS, clock=self.clock.now, sleep=self.clock.sleep)
+        else:
+            self.pool = SimulatedKernelPool(
+                WORKERS,
+                clock=self.clock.now,
+                sleep=self.clock.sleep,
+                cpu_s_per_unit=self.cpu_s_per_unit,
+            )
         link = self.heater.new_link() if self.boots else self.heater.link
         self.agent = Supervisor(
             self.config,
@@ -335,6 +349,9 @@ class CampaignRig:
             elif loop is not None and loop.parts.uplink is not None:
                 moved = loop.parts.uplink.outbox.corrupt_moved_to
             self.db_corruptions["moved_aside" if moved is not None else "unnoticed"] += 1
+            lost_jobs = moved is not None and path.name == "jobs.sqlite" and loop is not None
+            if lost_jobs and loop is not None and self.on_jobs_lost is not None:
+                self.on_jobs_lost(loop.parts.scheduler.store)  # an operator submits them again
 
         return restart
 

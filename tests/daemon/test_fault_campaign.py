@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +35,8 @@ def test_fifty_faults_of_every_kind_break_no_invariant() -> None:
     assert result["faults_total"] == 50
     assert result["invariants_checked"] > 10_000
     assert result["violations"] == [], result["violations"]
+    # I5: real jobs ran through the faults and each ended with the result of a clean run.
+    assert result["jobs"]["done"] >= 5, result["jobs"]
 
 
 @pytest.mark.slow
@@ -44,3 +47,18 @@ def test_a_healthy_boiler_through_its_morning_draws_never_trips() -> None:
     )
     assert result["invariants_checked"] > 10_000
     assert result["violations"] == [], result["violations"]
+
+
+def test_i5_catches_a_job_whose_result_differs_from_a_clean_run(tmp_path: Path) -> None:
+    from boiler_agent.compute.store import JobStore
+    from boiler_agent.faults.campaign_jobs import CampaignJobs
+
+    jobs = CampaignJobs.submit(tmp_path, seed=5)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    first, second = list(jobs.jobs)[:2]
+    store.job_done(first, {"wrong": True})  # a result no clean run gives
+    store.job_failed(second, "shard 0 paused 5 times: giving up")  # a pause is no failure
+    store.close()
+    checked, violations, ended = jobs.check(tmp_path, 100.0)
+    assert checked == 2 and ended["done"] == 1 and ended["failed"] == 1
+    assert [v.invariant for v in violations] == ["I5", "I5"], violations

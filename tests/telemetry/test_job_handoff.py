@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from boiler_agent.compute import checkpoint, kernels
-from boiler_agent.compute.specs import EXAMPLES
+from boiler_agent.compute.specs import EXAMPLES, get_spec
 from boiler_agent.compute.store import JobStore
 from boiler_agent.fleet.dispatcher import JobDesk
 from boiler_agent.fleet.messages import parse
@@ -55,7 +55,7 @@ def _half_done(heater: Heater, job_id: str) -> None:
     """A worker ran shard 1 halfway, checkpointed and was preempted when the heat was cut."""
     record = heater.store.get(job_id)
     assert record is not None
-    spec = kernels.get_spec(KERNEL)
+    spec = get_spec(KERNEL)
     params = spec.params_model.model_validate(record.params)
     shard = spec.plan(params)[1]
     run = kernels.load_run_class(spec)(params, shard)

@@ -9,17 +9,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
+from boiler_agent.runtime.sqlite_open import storage_failure
+
 log = logging.getLogger("boiler_agent.compute.scheduler")
 
 STORE_OUTAGE_QUIET_S = 60.0  # an outage ends after this long without a failed store write
 
 P = ParamSpec("P")
 T = TypeVar("T")
-
-
-def storage_failure(exc: sqlite3.Error) -> bool:
-    """A failure of the disk or the file (full, I/O error, locked, corrupt), not a bug of ours."""
-    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
 
 
 class StoreGuard:

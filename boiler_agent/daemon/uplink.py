@@ -38,6 +38,7 @@ from boiler_agent.telemetry.topics import Topics
 log = logging.getLogger(__name__)
 
 COMMAND_QUEUE_LIMIT = 64  # a flood of commands is refused, not buffered without bound
+DROP_REPORT_EVERY_S = 600.0  # outbox_dropped events: one per this long at most, counts summed
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,8 @@ class Uplink:
         self._last_state: bytes | None = None
         self._ha_wants_discovery = threading.Event()
         self._dropped_reported = sum(self.outbox.dropped().values())
+        self._monotonic = monotonic
+        self._drops_reported_at: float | None = None
         self.client.subscribe(self.topics.cmd_filter, self.commands.put)
         if settings.ha_discovery:
             self.client.subscribe(ha_status_topic(settings.ha_prefix), self._on_ha_status)
@@ -193,8 +196,16 @@ class Uplink:
             self._publish_discovery()
         if self.outbox.writes_failing:
             return  # an event about drops would be one more drop: said once writes work again
+        # At most one drop report per DROP_REPORT_EVERY_S, with the count since the last: in
+        # a long outage each report is one more row in a full outbox, and events are dropped
+        # last, so a report per drop would crowd out the telemetry it reports on.
+        now = self._monotonic()
+        last = self._drops_reported_at
+        if last is not None and now - last < DROP_REPORT_EVERY_S:
+            return
         dropped = sum(self.outbox.dropped().values())
         if dropped > self._dropped_reported:
+            self._drops_reported_at = now
             self.publish_event(
                 "outbox_dropped", "outbox_full_or_old", count=dropped - self._dropped_reported
             )

@@ -27,11 +27,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from boiler_agent.config import AgentConfig
-from boiler_agent.faults.campaign_jobs import CampaignJobs
+from boiler_agent.faults.bounds import InputBounds
+from boiler_agent.faults.campaign_jobs import JOB_CPU_S, CampaignJobs
 from boiler_agent.faults.comfort import ComfortScore
-from boiler_agent.faults.harness import FLEET_OF_RIG, CampaignRig, Sample
+from boiler_agent.faults.harness import FLEET_OF_RIG, WORKERS, CampaignRig, Sample
 from boiler_agent.faults.invariants import Checker, Violation
-from boiler_agent.faults.schedule import NEEDS_BROKER, Fault, draw_schedule
+from boiler_agent.faults.schedule import NEEDS_BROKER, Fault, Injection, draw_schedule
 from boiler_agent.telemetry.local_broker import BrokerUnavailableError, LocalBroker, find_mosquitto
 from heater_physics.plant import PRESETS as PLANT_PRESETS
 
@@ -56,6 +57,7 @@ class TelemetryCapture:
         self.received: dict[str, dict[int, set[str]]] = collections.defaultdict(
             lambda: collections.defaultdict(set)
         )
+        self.events: dict[str, set[int]] = collections.defaultdict(set)  # boot -> event seqs
         self.dropped_reported = 0
         self.count = 0
         self._lock = threading.Lock()
@@ -83,8 +85,11 @@ class TelemetryCapture:
             if message.topic.endswith("/telemetry"):
                 self.received[document["boot_id"]][int(document["seq"])].add(document["msg_id"])
                 self.count += 1
-            elif document.get("kind") == "outbox_dropped":
-                self.dropped_reported += int(document.get("details", {}).get("count", 0))
+            else:
+                if "seq" in document and "boot_id" in document:
+                    self.events[document["boot_id"]].add(int(document["seq"]))
+                if document.get("kind") == "outbox_dropped":
+                    self.dropped_reported += int(document.get("details", {}).get("count", 0))
 
     def settle(self) -> None:
         deadline = time.monotonic() + CAPTURE_TIMEOUT_S
@@ -125,30 +130,44 @@ class TelemetryCapture:
         ]  # fmt: skip
         if twice:
             found.append(Violation(0.0, "I4", f"two messages for one seq: {twice[:5]}", None))
-        return len(seqs) + 1, found
+        # Events are dropped last, only when nothing else is left to drop, and a failed write
+        # gives its number to the next event: within one agent run their seqs have no gap.
+        lost_events = sum(
+            len(set(range(min(seqs_), max(seqs_) + 1)) - seqs_) for seqs_ in self.events.values()
+        )
+        if lost_events:
+            found.append(
+                Violation(0.0, "I4", f"{lost_events} events lost within an agent run", None)
+            )
+        return len(seqs) + 2, found
 
 
-def campaign_config(workdir: Path, broker_url: str | None, preset: str = "room") -> AgentConfig:
-    return AgentConfig.model_validate(
-        {
-            "state_dir": workdir / "state",
-            "cache_dir": workdir / "cache",
-            "heater": {"id": HEATER, "fleet": FLEET, "kind": HEATER_TYPES[preset]},
-            "serial": {"port": "/dev/campaign-heater"},
-            "mqtt": {
-                "enabled": broker_url is not None,
-                "url": broker_url or "mqtt://127.0.0.1:1883",
-                "outbox_max_mb": OUTBOX_MAX_MB,
-            },
-            # Jobs are taken (offer bursts reach the store); simulated workers make heat, not
-            # results, so I5 (results of a clean run) is not checked here.
-            "compute": {"accept_jobs": True},
-            "status": {
-                "socket": workdir / "status.sock",
-                "control_socket": workdir / "control.sock",
-            },
-        }
-    )
+def campaign_config(
+    workdir: Path,
+    broker_url: str | None,
+    preset: str = "room",
+    settings: dict[str, dict[str, Any]] | None = None,
+) -> AgentConfig:
+    document: dict[str, Any] = {
+        "state_dir": workdir / "state",
+        "cache_dir": workdir / "cache",
+        "heater": {"id": HEATER, "fleet": FLEET, "kind": HEATER_TYPES[preset]},
+        "serial": {"port": "/dev/campaign-heater"},
+        "mqtt": {
+            "enabled": broker_url is not None,
+            "url": broker_url or "mqtt://127.0.0.1:1883",
+            "outbox_max_mb": OUTBOX_MAX_MB,
+        },
+        # Fleet offers are taken (offer bursts reach the store, bounded by the room: I7).
+        "compute": {"accept_jobs": True},
+        "status": {
+            "socket": workdir / "status.sock",
+            "control_socket": workdir / "control.sock",
+        },
+    }
+    for section, values in (settings or {}).items():
+        document[section] = {**document.get(section, {}), **values}
+    return AgentConfig.model_validate(document)
 
 
 @contextlib.contextmanager
@@ -178,22 +197,38 @@ def run_campaign(
     use_broker: bool = True,
     preset: str = "room",
     real_jobs: bool = True,
+    kinds: tuple[Fault, ...] | None = None,
+    schedule: list[Injection] | None = None,
+    settings: dict[str, dict[str, Any]] | None = None,
+    job_cpu_s: float = JOB_CPU_S,
 ) -> dict[str, Any]:
-    """One seed's campaign; with no faults, a healthy heater's run, where any trip is I8."""
+    """One seed's campaign; with no faults, a healthy heater's run, where any trip is I8.
+
+    `kinds` narrows the faults drawn; `schedule` replaces the draw (a constructed case, as a
+    reverted fix's demonstration uses); `settings` are config sections merged over the rig's.
+    """
     started = time.monotonic()
     rss_before = psutil.Process().memory_info().rss
     with tempfile.TemporaryDirectory(prefix="boiler-agent-faults-") as scratch:
         workdir = Path(scratch)
         with _broker(workdir, use_broker) as broker:
-            kinds = tuple(k for k in Fault if broker is not None or k not in NEEDS_BROKER)
-            schedule = draw_schedule(seed, faults, duration_s, kinds)
-            config = campaign_config(workdir, broker.url if broker else None, preset)
+            drawn = tuple(
+                k for k in (kinds or tuple(Fault)) if broker is not None or k not in NEEDS_BROKER
+            )
+            if schedule is None:
+                schedule = draw_schedule(seed, faults, duration_s, drawn)
+            config = campaign_config(workdir, broker.url if broker else None, preset, settings)
             capture = TelemetryCapture("127.0.0.1", broker.port) if broker else None
             checker = Checker(
-                schedule, config.control.max_temp_c, config.power.period_s, config.serial.lease_s
+                schedule,
+                config.control.max_temp_c,
+                config.power.period_s,
+                config.serial.lease_s,
+                setpoint_range_c=(config.control.setpoint_min_c, config.control.setpoint_max_c),
             )
-            jobs = CampaignJobs.submit(config.state_dir, seed) if real_jobs else None
+            jobs = CampaignJobs.submit(config.state_dir, seed, job_cpu_s) if real_jobs else None
             next_top_up = [0.0]
+            bounds = InputBounds(workers=WORKERS)
 
             # I8's comfort half: a healthy run (no fault) must also meet its comfort targets.
             comfort = (
@@ -207,6 +242,8 @@ def run_campaign(
                 if comfort is not None:
                     comfort.observe(sample)
                 loop = rig.agent.loop if rig.agent is not None else None
+                if loop is not None:
+                    bounds.observe(sample.at_s, loop.parts)
                 if jobs is not None and loop is not None and sample.at_s >= next_top_up[0]:
                     next_top_up[0] = sample.at_s + TOP_UP_EVERY_S
                     jobs.top_up(loop.parts.scheduler.store, sample.at_s)
@@ -225,9 +262,17 @@ def run_campaign(
                 rig.run_until(duration_s, schedule)
             finally:
                 rig.close()
-            violations = list(checker.violations)
-            violation_count = checker.violation_count
-            checked = checker.checked
+            violations = list(checker.violations) + bounds.violations
+            violation_count = checker.violation_count + len(bounds.violations)
+            checked = checker.checked + bounds.checked
+            # I6: the agent never dies of what the world does to it (systemd would restart it,
+            # but a heater in a restart loop heats nobody).
+            crashes = [
+                checker.violation(at, "I6", f"the agent crashed: {why}") for at, why in rig.crashes
+            ]
+            violations += crashes
+            violation_count += len(crashes)
+            checked += 1
             if comfort is not None and comfort.checked:  # a short run may have nothing to score
                 misses = comfort.violations()
                 violations += misses
@@ -242,21 +287,38 @@ def run_campaign(
             if capture is not None:
                 capture.settle()
                 capture.close()
-                dropped = _dropped_total(config)
+                dropped_by_reason = _dropped(config)
+                dropped = sum(dropped_by_reason.values())
                 counted, more = capture.check(max(dropped, capture.dropped_reported))
+                # Nothing in a campaign is older than the outbox's age limit: rows dropped for
+                # age aged by a stepped wall clock.
+                expired = dropped_by_reason.get("age", 0)
+                if expired and duration_s < config.mqtt.outbox_max_age_h * 3600.0:
+                    more.append(
+                        Violation(
+                            duration_s,
+                            "I4",
+                            f"{expired} messages expired in a {duration_s / 3600:.1f} h run "
+                            f"(limit {config.mqtt.outbox_max_age_h} h): aged by the wall clock",
+                            None,
+                        )
+                    )
                 checked += counted
                 violations += more
                 violation_count += len(more)
             disk = sum(p.stat().st_size for p in (workdir / "state").rglob("*") if p.is_file())
             growth = psutil.Process().memory_info().rss - rss_before
             checked += 2
-            bounds = []
+            resources = []
             if disk > DISK_BOUND_BYTES:
-                bounds.append(Violation(duration_s, "I7", f"state dir {disk} bytes", None))
+                resources.append(Violation(duration_s, "I7", f"state dir {disk} bytes", None))
             if growth > MEMORY_GROWTH_BOUND_BYTES:
-                bounds.append(Violation(duration_s, "I7", f"RSS grew {growth} bytes", None))
-            violations += bounds
-            violation_count += len(bounds)
+                resources.append(Violation(duration_s, "I7", f"RSS grew {growth} bytes", None))
+            violations += resources
+            violation_count += len(resources)
+    by_invariant = checker.by_invariant + collections.Counter(
+        v.invariant for v in violations[len(checker.violations) :]
+    )
     counts = collections.Counter(fault.value for _, fault in rig.injected)
     return {
         "seed": seed,
@@ -266,6 +328,7 @@ def run_campaign(
         "invariants_checked": checked,
         "violations": [v.as_dict() for v in violations[:MAX_VIOLATIONS_SHOWN]],
         "violations_total": violation_count,
+        "violations_by_invariant": dict(sorted(by_invariant.items())),
         "sim_hours": round(duration_s / 3600.0, 2),
         "wall_s": round(time.monotonic() - started, 1),
         "broker": broker is not None,
@@ -278,12 +341,12 @@ def run_campaign(
     }
 
 
-def _dropped_total(config: AgentConfig) -> int:
-    """What the outbox says it dropped (persisted counters), read after the agent stopped."""
+def _dropped(config: AgentConfig) -> dict[str, int]:
+    """What the outbox says it dropped, by reason (persisted counters), read after the stop."""
     from boiler_agent.telemetry.outbox import Outbox
 
     outbox = Outbox(config.state_dir / "outbox.sqlite")
     try:
-        return sum(outbox.dropped().values())
+        return outbox.dropped()
     finally:
         outbox.close()

@@ -78,11 +78,12 @@ class CampaignJobs:
     _references: dict[str, Any] = field(default_factory=dict)  # clean results, by params
 
     rng: random.Random = field(default_factory=random.Random)
+    job_cpu_s: float = JOB_CPU_S  # one core's CPU seconds each job costs
 
     @classmethod
-    def submit(cls, state_dir: Path, seed: int) -> CampaignJobs:
+    def submit(cls, state_dir: Path, seed: int, job_cpu_s: float = JOB_CPU_S) -> CampaignJobs:
         state_dir.mkdir(parents=True, exist_ok=True)
-        jobs = cls(seed, {}, {}, rng=random.Random(f"jobs-{seed}"))
+        jobs = cls(seed, {}, {}, rng=random.Random(f"jobs-{seed}"), job_cpu_s=job_cpu_s)
         store = JobStore(state_dir / STORE)
         try:
             jobs.top_up(store)
@@ -110,7 +111,8 @@ class CampaignJobs:
             job = validate_job(kernel, params, job_id=f"campaign-{self.seed}-{len(self.jobs)}")
             store.submit(job)
             self.jobs[job.job_id] = (kernel, job.params_json)
-            self.cpu_s_per_unit_of[job.job_id] = JOB_CPU_S / sum(s.units for s in job.shards)
+            units = sum(s.units for s in job.shards)
+            self.cpu_s_per_unit_of[job.job_id] = self.job_cpu_s / units
             unfinished += 1
 
     def _judge(

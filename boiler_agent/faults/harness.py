@@ -17,6 +17,8 @@ damaged database is damaged while the agent is down.
 from __future__ import annotations
 
 import collections
+import contextlib
+import dataclasses
 import logging
 import math
 import random
@@ -41,6 +43,7 @@ from boiler_agent.telemetry.local_broker import LocalBroker
 from boiler_agent.telemetry.topics import Topics
 from firmware_bridge.protocol import SensorKind
 from firmware_bridge.simulator.in_process import InProcessHeater
+from firmware_bridge.simulator.mcu import ThermostatReading
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +51,12 @@ WORKERS = 4
 TURN_S = 0.5  # longer turns than on a heater: the simulated workers need no finer duty
 OPERATOR_DELAY_S = 300.0  # an operator resets a latched trip this long after its cause is gone
 FLEET_OF_RIG = "campaign"
-FULL_DISK_PAGES = 1  # PRAGMA max_page_count: the file cannot grow by a page
 RESTART_DELAY_S = 5.0  # systemd's RestartSec=5 after a stop that was not asked for
 CPU_CRITICAL_C = 100.0  # a CPU package at its critical temperature: no heat allowed
 STATE_DATABASES = ("jobs.sqlite", "outbox.sqlite")
 SQLITE_HEADER_BYTES = 100  # the file header SQLite checks before anything else
+# A thermostat's garbage: the largest setpoint the protocol's centi-degrees can carry.
+GARBAGE_SETPOINT_C = 327.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Sample:
     setpoint_c: float = math.nan  # the thermostat's setpoint, as the occupant set it
     draw_l_per_min: float = 0.0  # hot water being drawn (a boiler)
     body_c: float | None = None  # the heater body's true temperature, where it has a sensor
+    workers_running: int = 0  # workers computing now: heat the MCU's lease should cover
 
 
 @dataclass
@@ -103,6 +108,8 @@ class CampaignRig:
     _held_c: dict[str, float] = field(default_factory=dict)  # plant node -> held at least at
     _term_armed: Injection | None = None  # a SIGTERM waiting for a worker's stop checkpoint
     _cpu_hot = False
+    _restart_at_s: float | None = None  # a crashed agent's start, as systemd would
+    crashes: list[tuple[float, str]] = field(default_factory=list)  # (at, error): I6
     # How each SIGTERM meant for a checkpoint landed: "in_window" (a worker was stopping),
     # "no_window" (none stopped within the fault's wait: delivered at its end), "agent_down".
     term_stops: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -160,7 +167,10 @@ class CampaignRig:
 
         while self.clock.now() < end_s:
             assert self.agent is not None
-            self.agent.run_turns(until=until, on_period=self._record)
+            try:
+                self.agent.run_turns(until=until, on_period=self._record)
+            except Exception as error:  # the agent died: systemd starts it again
+                self._crashed(error)
             if self._restart_due():
                 self._restart()
 
@@ -197,6 +207,7 @@ class CampaignRig:
                 setpoint_c=world.setpoint_c,
                 draw_l_per_min=world.draw_l_per_min,
                 body_c=world.temperatures_c.get(SensorKind.HEATER_BODY),
+                workers_running=len(self.pool.running_indices()),
             )
         )
 
@@ -255,6 +266,8 @@ class CampaignRig:
             return None
         if fault is Fault.DISK_FULL:
             return self._fill_disk()
+        if fault is Fault.THERMOSTAT_GARBAGE:
+            return self._garble_thermostat(draw)
         return self._broker_fault(injection)
 
     def _broker_fault(self, injection: Injection) -> Callable[[], None] | None:
@@ -298,6 +311,22 @@ class CampaignRig:
             self._reset_due_s = self.clock.now() + OPERATOR_DELAY_S
 
         return clear
+
+    def _garble_thermostat(self, draw: float) -> Callable[[], None]:
+        """The thermostat announces a next setpoint of 327 °C, and with half the draws says
+        it is the setpoint now as well; the world's own thermostat comes back when undone."""
+        world = self.heater.world
+        honest = world.thermostat
+
+        def garbled() -> ThermostatReading:
+            reading = honest()
+            setpoint_c = GARBAGE_SETPOINT_C if draw >= 0.5 else reading.setpoint_c
+            return dataclasses.replace(
+                reading, setpoint_c=setpoint_c, next_change=(60.0, GARBAGE_SETPOINT_C)
+            )
+
+        setattr(world, "thermostat", garbled)  # noqa: B010  # an instance's own, undone below
+        return lambda: delattr(world, "thermostat")
 
     def _arm_term(self, injection: Injection) -> Callable[[], None]:
         """SIGTERM, timed for a worker that is stopping to checkpoint; the fault's duration is
@@ -366,25 +395,36 @@ class CampaignRig:
         return self.start_agent
 
     def _fill_disk(self) -> Callable[[], None]:
-        """The state directory's databases stop growing; what was there stays readable."""
-        connections = self._state_connections()
-        for connection in connections:
-            pages = connection.execute("PRAGMA page_count").fetchone()[0]
-            connection.execute(f"PRAGMA max_page_count = {int(pages) + FULL_DISK_PAGES}")
+        """The state directory's databases take no write; what was there stays readable.
+
+        On a full disk every write transaction fails (a WAL append has nowhere to go). SQLite's
+        page limit alone does not do that: a write that fits a page's free space passes. So the
+        rig denies every write through SQLite's authorizer: the error reads "not authorized"
+        where a disk says "database or disk is full", and the agent must take both as the
+        storage failure they are."""
+        for connection, lock in self._state_connections():
+            with lock:
+                connection.set_authorizer(_refuse_writes)
 
         def free() -> None:
-            for connection in self._state_connections():
-                connection.execute("PRAGMA max_page_count = 1073741823")
+            for connection, lock in self._state_connections():
+                with lock:
+                    connection.set_authorizer(None)
 
         return free
 
-    def _state_connections(self) -> list[sqlite3.Connection]:
+    def _state_connections(self) -> list[tuple[sqlite3.Connection, Any]]:
+        """The agent's state databases, each with the lock its other users take."""
         loop = self.agent.loop if self.agent else None
         if loop is None:
             return []
-        found: list[Any] = [loop.parts.scheduler.store._db]
+        # The job store is used on the loop's thread only, where the rig runs too.
+        found: list[tuple[sqlite3.Connection, Any]] = [
+            (loop.parts.scheduler.store._db, contextlib.nullcontext())
+        ]
         if loop.parts.uplink is not None:
-            found.append(loop.parts.uplink.outbox._db)
+            outbox = loop.parts.uplink.outbox
+            found.append((outbox._db, outbox._lock))
         return found
 
     def _undo_due(self, now: float) -> None:
@@ -392,6 +432,17 @@ class CampaignRig:
             self._active.remove(active)
             if active.undo is not None:
                 active.undo()
+
+    def _crashed(self, error: Exception) -> None:
+        """An exception out of the agent: a crash (I6 counts it); systemd's Restart=on-failure
+        starts it again RestartSec later, as after a kill."""
+        now = self.clock.now()
+        log.error("campaign: the agent crashed at %.0f s: %r", now, error)
+        self.crashes.append((now, f"{type(error).__name__}: {error}"[:300]))
+        if self.agent is not None:
+            self.agent.abandon()
+            self.agent = None
+        self._restart_at_s = now + RESTART_DELAY_S
 
     def _restart_due(self) -> bool:
         return self.agent is None
@@ -402,6 +453,12 @@ class CampaignRig:
             self.clock.sleep(TURN_S)
             self._pump()
             self._undo_due(self.clock.now())
+            if self._restart_at_s is not None and self.clock.now() >= self._restart_at_s:
+                self._restart_at_s = None
+                try:
+                    self.start_agent()
+                except Exception as error:  # a start that fails is a crash too: a loop
+                    self._crashed(error)
 
     def _operator(self, now: float) -> None:
         if self._reset_due_s is None or now < self._reset_due_s or self.agent is None:
@@ -429,3 +486,10 @@ def damage_database(path: Path, rng: random.Random) -> str:
         cut = SQLITE_HEADER_BYTES + int(rng.uniform(0.3, 0.7) * (size - SQLITE_HEADER_BYTES))
         file.truncate(cut)
         return f"truncated from {size} to {cut} bytes"
+
+
+_WRITES = {sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE, sqlite3.SQLITE_DELETE}
+
+
+def _refuse_writes(action: int, *_: object) -> int:
+    return sqlite3.SQLITE_DENY if action in _WRITES else sqlite3.SQLITE_OK

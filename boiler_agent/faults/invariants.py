@@ -7,9 +7,11 @@ failing seed points at its cause.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from boiler_agent.daemon.lease_watch import PERIODS as LEASE_WATCH_PERIODS
 from boiler_agent.faults.harness import Sample
 from boiler_agent.faults.schedule import Fault, Injection
 
@@ -47,8 +49,12 @@ class Checker:
     violation_count: int = 0
     _boot_started_s: float = 0.0
     _frozen_heated_s: float = 0.0  # heating through the stuck-sensor fault, this agent run
+    # The configured setpoint range: no setpoint in force or announced may leave it (I3).
+    setpoint_range_c: tuple[float, float] | None = None
+    _unleased_since_s: float | None = None  # workers running while the MCU holds no lease
 
     violations: list[Violation] = field(default_factory=list)
+    by_invariant: collections.Counter[str] = field(default_factory=collections.Counter)
     _previous: Sample | None = None
 
     def run(self, samples: Sequence[Sample]) -> list[Violation]:
@@ -67,12 +73,14 @@ class Checker:
         elif previous is not None and previous.mcu_power_w > 0:
             self._frozen_heated_s += sample.at_s - previous.at_s
         found = self._no_heat_while_tripped(sample) + self._no_heat_above_the_maximum(sample)
+        found += self._setpoint_in_range(sample) + self._heat_under_a_lease(sample)
         if previous is not None:
             found += self._latched_until_reset(previous, sample) + self._no_stall(previous, sample)
         if not self.schedule:
             found += self._healthy_never_trips(sample)
         self.violations += found[: max(0, MAX_KEPT - len(self.violations))]
         self.violation_count += len(found)
+        self.by_invariant.update(v.invariant for v in found)
 
     def _healthy_never_trips(self, sample: Sample) -> list[Violation]:
         """I8: with no fault injected, no trip at all: a false trip is a failure too."""
@@ -81,6 +89,10 @@ class Checker:
             return []
         detail = "; ".join(f"{k}: {v}" for k, v in sample.report.trips.items())
         return [Violation(sample.at_s, "I8", f"a healthy heater tripped: {detail}", None)]
+
+    def violation(self, at_s: float, invariant: str, detail: str) -> Violation:
+        """A violation found outside the checker, named with the fault before it."""
+        return self._violation(at_s, invariant, detail)
 
     def _violation(self, at_s: float, invariant: str, detail: str) -> Violation:
         before = [i for i in self.schedule if i.at_s <= at_s]
@@ -152,6 +164,54 @@ class Checker:
                     sample.at_s,
                     "I3",
                     f"heating {sample.mcu_power_w:.0f} W at {sample.world_c:.2f} °C",
+                )
+            )
+        return found
+
+    def _setpoint_in_range(self, sample: Sample) -> list[Violation]:
+        """I3: every setpoint the control law works to, and the next one a schedule announces,
+        lies in the configured range, whatever the thermostat or the fleet said."""
+        target = sample.report.target
+        if self.setpoint_range_c is None or target is None:
+            return []
+        self.checked += 1
+        low, high = self.setpoint_range_c
+        values = [target.setpoint_c] + ([target.next_setpoint[1]] if target.next_setpoint else [])
+        wrong = [v for v in values if not low <= v <= high]
+        if not wrong:
+            return []
+        return [
+            self._violation(
+                sample.at_s, "I3", f"setpoint {wrong[0]:.1f} °C outside {low:.1f}..{high:.1f} °C"
+            )
+        ]
+
+    def _heat_under_a_lease(self, sample: Sample) -> list[Violation]:
+        """I1: heat is made only under the MCU's lease. Workers running while the MCU holds
+        none (a link that works one way: the MCU no longer hears the grants) stop within the
+        lease watch's periods, and the meter never reads negative heat (which would restart
+        the stuck-sensor and runaway timers)."""
+        self.checked += 2
+        found = []
+        if sample.report.measured_w < -1e-6:
+            found.append(
+                self._violation(
+                    sample.at_s, "I1", f"measured heat negative: {sample.report.measured_w:.1f} W"
+                )
+            )
+        if sample.workers_running == 0 or sample.mcu_lease:
+            self._unleased_since_s = None
+            return found
+        if self._unleased_since_s is None:
+            self._unleased_since_s = sample.at_s
+        grace = self.lease_s + (LEASE_WATCH_PERIODS + 2) * self.period_s
+        if sample.at_s - self._unleased_since_s > grace:
+            found.append(
+                self._violation(
+                    sample.at_s,
+                    "I1",
+                    f"{sample.workers_running} workers running for "
+                    f"{sample.at_s - self._unleased_since_s:.0f} s with no lease at the MCU",
                 )
             )
         return found

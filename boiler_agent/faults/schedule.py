@@ -39,6 +39,9 @@ class Fault(enum.StrEnum):
     COMMAND_FLOOD = "command_flood"  # many commands, bad ones among them
     OVERSIZED = "oversized"  # messages larger than the agent takes
     OFFER_BURST = "offer_burst"  # many job offers at once
+    # The MCU's thermostat says 327 °C (a misread knob, a firmware bug): as its setpoint, or
+    # as the next setpoint its schedule announces.
+    THERMOSTAT_GARBAGE = "thermostat_garbage"
 
 
 NEEDS_BROKER = {
@@ -76,6 +79,7 @@ DURATIONS_S: dict[Fault, tuple[float, float]] = {
     Fault.COMMAND_FLOOD: (0.0, 0.0),
     Fault.OVERSIZED: (0.0, 0.0),
     Fault.OFFER_BURST: (0.0, 0.0),
+    Fault.THERMOSTAT_GARBAGE: (10.0, 120.0),
 }
 MIN_GAP_S = 120.0  # between two faults' starts: each has its effect before the next
 

@@ -116,3 +116,9 @@ def _connect(
         db.close()
         raise
     return db
+
+
+def storage_failure(exc: sqlite3.Error) -> bool:
+    """A failure of the disk or the file (full, I/O error, locked, corrupt, a write refused),
+    not a bug of ours."""
+    return isinstance(exc, sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError

@@ -37,6 +37,7 @@ class Inbox:
         self.max_bytes = max_bytes
         self.overflow = 0  # messages refused because the inbox was full (in count or bytes)
         self.queued_bytes = 0
+        self.largest_bytes = 0  # the largest message ever queued: what the network let in
         self._items: collections.deque[IncomingMessage] = collections.deque()
         self._lock = threading.Lock()
 
@@ -49,6 +50,7 @@ class Inbox:
                 return
             self._items.append(message)
             self.queued_bytes += size
+            self.largest_bytes = max(self.largest_bytes, size)
 
     def drain(self) -> list[IncomingMessage]:
         """Everything waiting, oldest first."""

@@ -143,7 +143,7 @@ class JobFeed:
         self.subscription = topics.jobs_shared_subscription(pool)
         transport.manage(self.subscription)
         self.stats = JobFeedStats()
-        self._incoming = Inbox(QUEUE_LIMIT)
+        self.incoming = Inbox(QUEUE_LIMIT)
         self._rejected_ids: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._last_change_s: float | None = None  # on the monotonic clock
         # Fleet jobs held and not finished; those taken before a restart are followed again.
@@ -166,7 +166,7 @@ class JobFeed:
             self.stats.subscribed = False
 
     def on_message(self, message: IncomingMessage) -> None:
-        self._incoming.put(message)
+        self.incoming.put(message)
 
     # -- compute thread ---------------------------------------------------------------------
 
@@ -196,9 +196,9 @@ class JobFeed:
 
     def process(self) -> list[str]:
         """Validate and store the offers received so far; returns the ids accepted."""
-        batch = self._incoming.drain()
-        if self._incoming.overflow:
-            self.stats.rejected["overflow"] = self._incoming.overflow
+        batch = self.incoming.drain()
+        if self.incoming.overflow:
+            self.stats.rejected["overflow"] = self.incoming.overflow
         accepted: list[str] = []
         for message in batch:
             self.stats.offered += 1

@@ -89,6 +89,7 @@ class Outbox:
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
         self._time = RunClock(clock, monotonic)
+        self.monotonic = monotonic  # the run's own clock: the sender's expiry follows it too
         self._lock = threading.Lock()
         # One connection shared under our own lock: callers are the control loop (put) and the
         # sender thread (batch, ack); SQLite's own locking would only add busy-waits.

@@ -20,6 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from boiler_agent.runtime.sqlite_open import storage_failure
 from boiler_agent.telemetry.client_types import ClientSettings, ClientStats, new_properties
 from boiler_agent.telemetry.outage import Outage
 from boiler_agent.telemetry.outbox import Outbox, OutboxMessage
@@ -28,6 +29,7 @@ from boiler_agent.telemetry.outbox import Outbox, OutboxMessage
 log = logging.getLogger("boiler_agent.telemetry.client")
 
 COALESCE_S = 0.002
+EXPIRE_EVERY_S = 60.0  # how often messages past the outbox's age limit are dropped
 
 
 class OutboxSender:
@@ -76,7 +78,7 @@ class OutboxSender:
             self._thread.join(timeout=5)
 
     def _send_loop(self) -> None:
-        next_expiry = 0.0
+        next_expiry = float("-inf")
         while not self._stopping.is_set():
             self._wake.wait(timeout=0.5)
             # Let a burst of puts land first: one query for many rows, not one per row.
@@ -86,17 +88,19 @@ class OutboxSender:
                 self._drain_acks()
                 if self._connected.is_set():
                     self._hand_out()
-                if time.monotonic() >= next_expiry:
+                # On the outbox's clock (virtual in a fault campaign, where a minute of
+                # real time is hours of the heater's).
+                if self._outbox.monotonic() >= next_expiry:
                     self._outbox.expire()
-                    next_expiry = time.monotonic() + 60.0
+                    next_expiry = self._outbox.monotonic() + EXPIRE_EVERY_S
                 self._storage.recovered()
-            except sqlite3.OperationalError as error:
-                # A full or failing disk: said once per outage, not a traceback a second.
-                self._storage.failed(error, "sending and acknowledging wait")
-                time.sleep(1.0)
-            except Exception:
-                # The disk or the database failed: say so, keep the loop, try again later.
-                log.exception("MQTT: sender step failed")
+            except Exception as error:
+                if isinstance(error, sqlite3.DatabaseError) and storage_failure(error):
+                    # A full or failing disk: said once per outage, not a traceback a second.
+                    self._storage.failed(error, "sending and acknowledging wait")
+                else:
+                    # Not the disk's doing: say all of it, keep the loop, try again later.
+                    log.exception("MQTT: sender step failed")
                 time.sleep(1.0)
         self._drain_acks()
 

@@ -5,6 +5,10 @@ One JSON line per run: `seed`, `faults_injected` (by kind), `invariants_checked`
 `violations` (each with its time, invariant and the fault before it), `sim_hours`, `wall_s`.
 The same seed replays the same schedule. With `--seeds S`, seeds N..N+S-1 run one after the
 other and a last line sums them up. Exit 1 when any invariant was violated.
+
+`--revert defect-N` (or `all`) shows that the campaign catches the defect a fix of issue 11
+removed: the defect's campaign runs with the fix in place, then with it reverted, one JSON line
+each (`fixed`, `reverted`, `caught`). Exit 1 when a reverted fix went unseen.
 """
 
 from __future__ import annotations
@@ -42,14 +46,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="no faults: each preset (room, office, boiler) for --duration (default 1d); "
         "any trip is a violation (I8)",
     )
+    parser.add_argument(
+        "--revert",
+        metavar="DEFECT",
+        help="run a defect's campaign with its fix in place and reverted: "
+        + ", ".join(_regression_names())
+        + " or all",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON line per seed, no table")
+
+
+def _regression_names() -> list[str]:
+    from boiler_agent.faults.regressions import REGRESSIONS
+
+    return list(REGRESSIONS)
 
 
 def report(args: argparse.Namespace) -> int:
     from boiler_agent.faults.campaign import run_campaign
     from boiler_agent.faults.schedule import COOLDOWN_S, MIN_GAP_S, WARMUP_S
 
-    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # a quiet run
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.CRITICAL))  # quiet
+    if args.revert:
+        return _revert(args)
     if args.healthy:
         return _healthy(args)
     try:
@@ -98,6 +117,35 @@ def _healthy(args: argparse.Namespace) -> int:
         failed = failed or bool(result["violations_total"])
         emit(f"healthy {preset}", result, args.json)
     return 1 if failed else 0
+
+
+def _revert(args: argparse.Namespace) -> int:
+    from boiler_agent.faults.regressions import demonstrate
+
+    names = _regression_names() if args.revert == "all" else [args.revert]
+    unknown = [name for name in names if name not in _regression_names()]
+    if unknown:
+        print(
+            f"boiler-agent bench faults: --revert {unknown[0]!r} is not one of "
+            f"{', '.join(_regression_names())}, all",
+            file=sys.stderr,
+        )
+        return 2
+    missed = []
+    for index, name in enumerate(names, 1):
+        if len(names) > 1 and not args.json:
+            print(f"[{index}/{len(names)}] {name}", file=sys.stderr)
+        result = demonstrate(name, args.seed)
+        emit(f"fault campaign, {name} fixed and reverted", result, args.json)
+        if not result["caught"]:
+            missed.append(name)
+    if len(names) > 1:
+        emit(
+            "reverted fixes",
+            {"reverted": len(names), "caught": len(names) - len(missed), "missed": missed},
+            args.json,
+        )
+    return 1 if missed else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import random
+import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,10 @@ class CampaignJobs:
         while unfinished < KEEP_RUNNING and len(self.jobs) < MAX_JOBS:
             kernel, params = kinds[len(self.jobs) % len(kinds)]
             job = validate_job(kernel, params, job_id=f"campaign-{self.seed}-{len(self.jobs)}")
-            store.submit(job)
+            try:
+                store.submit(job)
+            except sqlite3.DatabaseError:  # a full disk: the operator's submit fails, retried
+                return
             self.jobs[job.job_id] = (kernel, job.params_json)
             units = sum(s.units for s in job.shards)
             self.cpu_s_per_unit_of[job.job_id] = self.job_cpu_s / units

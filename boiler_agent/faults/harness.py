@@ -48,7 +48,7 @@ from firmware_bridge.simulator.mcu import ThermostatReading
 log = logging.getLogger(__name__)
 
 WORKERS = 4
-TURN_S = 0.5  # longer turns than on a heater: the simulated workers need no finer duty
+TURN_S = 0.5  # longer turns than on a heater (duty windows stretch to span a turn)
 OPERATOR_DELAY_S = 300.0  # an operator resets a latched trip this long after its cause is gone
 FLEET_OF_RIG = "campaign"
 RESTART_DELAY_S = 5.0  # systemd's RestartSec=5 after a stop that was not asked for
@@ -268,6 +268,12 @@ class CampaignRig:
             return self._fill_disk()
         if fault is Fault.THERMOSTAT_GARBAGE:
             return self._garble_thermostat(draw)
+        if fault is Fault.KNOB_UP:
+            physics = heater.world.physics
+            low, high = physics.thermostat.knob_range_c
+            wanted = physics.setpoint()[0] + 2.0 + 2.0 * draw
+            heater.world.turn_knob(min(high, max(low, wanted)))
+            return None
         return self._broker_fault(injection)
 
     def _broker_fault(self, injection: Injection) -> Callable[[], None] | None:
@@ -437,7 +443,7 @@ class CampaignRig:
         """An exception out of the agent: a crash (I6 counts it); systemd's Restart=on-failure
         starts it again RestartSec later, as after a kill."""
         now = self.clock.now()
-        log.error("campaign: the agent crashed at %.0f s: %r", now, error)
+        log.error("campaign: the agent crashed at %.0f s: %r", now, error, exc_info=error)
         self.crashes.append((now, f"{type(error).__name__}: {error}"[:300]))
         if self.agent is not None:
             self.agent.abandon()

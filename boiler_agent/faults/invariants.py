@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from boiler_agent.daemon.lease_watch import PERIODS as LEASE_WATCH_PERIODS
 from boiler_agent.faults.harness import Sample
-from boiler_agent.faults.schedule import Fault, Injection
+from boiler_agent.faults.schedule import BENIGN, Fault, Injection
 
 THROTTLE_ONLY = {"cpu_hot"}  # a trip that throttles rather than stops
 LATCHED = {"frozen_sensor", "runaway", "mcu_fault", "trip_record"}
@@ -76,14 +76,15 @@ class Checker:
         found += self._setpoint_in_range(sample) + self._heat_under_a_lease(sample)
         if previous is not None:
             found += self._latched_until_reset(previous, sample) + self._no_stall(previous, sample)
-        if not self.schedule:
+        if all(i.fault in BENIGN for i in self.schedule):
             found += self._healthy_never_trips(sample)
         self.violations += found[: max(0, MAX_KEPT - len(self.violations))]
         self.violation_count += len(found)
         self.by_invariant.update(v.invariant for v in found)
 
     def _healthy_never_trips(self, sample: Sample) -> list[Violation]:
-        """I8: with no fault injected, no trip at all: a false trip is a failure too."""
+        """I8: with no fault injected (an occupant's knob is no fault), no trip at all: a false
+        trip is a failure too."""
         self.checked += 1
         if not sample.report.trips:
             return []

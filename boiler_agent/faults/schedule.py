@@ -42,6 +42,9 @@ class Fault(enum.StrEnum):
     # The MCU's thermostat says 327 °C (a misread knob, a firmware bug): as its setpoint, or
     # as the next setpoint its schedule announces.
     THERMOSTAT_GARBAGE = "thermostat_garbage"
+    # Not a fault: the occupant turns the knob 2-4 K up (until the schedule's next change). A
+    # heater that cannot keep up at once must not take it for a runaway: I8 still holds.
+    KNOB_UP = "knob_up"
 
 
 NEEDS_BROKER = {
@@ -80,7 +83,10 @@ DURATIONS_S: dict[Fault, tuple[float, float]] = {
     Fault.OVERSIZED: (0.0, 0.0),
     Fault.OFFER_BURST: (0.0, 0.0),
     Fault.THERMOSTAT_GARBAGE: (10.0, 120.0),
+    Fault.KNOB_UP: (0.0, 0.0),
 }
+# What a healthy heater lives through: a run with only these is still judged by I8.
+BENIGN = {Fault.KNOB_UP}
 MIN_GAP_S = 120.0  # between two faults' starts: each has its effect before the next
 
 

@@ -57,6 +57,7 @@ class DutyCycler:
         self.mask = mask  # running_mask (staggered); lockstep_mask only as a baseline
         self.duty = 1.0
         self._paused: set[int] = set()
+        self._last_tick_s: float | None = None
 
     def set_duty(self, duty: float) -> None:
         if not math.isfinite(duty):
@@ -66,7 +67,7 @@ class DutyCycler:
     def tick(self, indices: list[int], now_s: float) -> None:
         """Pause and resume the workers `indices` (those with work) to follow the plan at
         `now_s`; a worker that left the list is resumed, so no one stays stopped."""
-        mask = self.mask(len(indices), self.duty, self.period_s, now_s)
+        mask = self.mask(len(indices), self.duty, self._period_for(now_s), now_s)
         for index in sorted(self._paused - set(indices)):
             self.pool.resume(index)
             self._paused.discard(index)
@@ -83,3 +84,14 @@ class DutyCycler:
         for index in sorted(self._paused):
             self.pool.resume(index)
         self._paused.clear()
+
+    def _period_for(self, now_s: float) -> float:
+        """The period, stretched so that each worker's window lasts at least one tick: a
+        window shorter than the time between ticks falls between them and the worker never
+        runs (5 % of 2 s is 0.1 s, a tick of the control loop). Stretched, a worker runs one
+        tick in every period: the same share, in longer, rarer pulses."""
+        last, self._last_tick_s = self._last_tick_s, now_s
+        tick_s = now_s - last if last is not None else 0.0
+        if 0.0 < self.duty < 1.0 and tick_s > 0.0 and self.duty * self.period_s < tick_s:
+            return tick_s / self.duty
+        return self.period_s

@@ -19,6 +19,7 @@ from boiler_agent.power.knob import KnobInfo, PowerKnob
 
 TRIM_GAIN = 0.5  # share of the measured error folded into the trim each period
 MAX_TRIM_SHARE = 0.2  # the trim never moves the request by more than this share of capacity
+TRIM_DECAY = 0.5  # per period, of a trim that leaves no worker running to measure it
 
 
 class WorkerControl(Protocol):
@@ -76,6 +77,11 @@ class PowerLoop:
             error = self.allocation.expected_w - measured
             limit = MAX_TRIM_SHARE * capacity
             self.trim_w = max(-limit, min(limit, self.trim_w + TRIM_GAIN * error))
+        elif target_w > 0 and self.trim_w < 0 and target_w + self.trim_w <= 0:
+            # A negative trim larger than a small request stops every worker, and with none
+            # running nothing measures it again: it would hold the heat at zero for good. What
+            # cannot be measured decays, until the request starts a worker.
+            self.trim_w *= TRIM_DECAY
         request = target_w + self.trim_w if target_w > 0 else 0.0
         self.allocation = self.allocator.allocate(
             request, now_s if plant_now_s is None else plant_now_s

@@ -64,3 +64,17 @@ def test_cycler_only_signals_changes_and_releases_everything() -> None:
 def test_bad_duty_is_refused() -> None:
     with pytest.raises(ValueError, match="duty"):
         DutyCycler(FakePool()).set_duty(float("nan"))
+
+
+def test_a_window_shorter_than_a_tick_is_stretched_not_skipped() -> None:
+    """5 % of a 2 s period is 0.1 s: with ticks 0.5 s apart the window would fall between
+    them and the worker never run. The period stretches so each window spans one tick."""
+    pool = FakePool()
+    cycler = DutyCycler(pool, period_s=PERIOD)
+    cycler.set_duty(0.05)
+    running = 0
+    ticks = 400
+    for tick in range(ticks):
+        cycler.tick([0], 0.25 + tick * 0.5)  # never on a multiple of the period
+        running += 0 not in cycler._paused
+    assert running / ticks == pytest.approx(0.05, abs=0.01)

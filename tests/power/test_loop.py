@@ -95,3 +95,26 @@ def test_a_frequency_cap_runs_every_worker_slower_before_stopping_any(
     loop.step(50.0, 2.0)
     loop.release()  # at stop the machine gets its full frequency back
     assert all(int(read(cap)) == info.maximum for cap in caps)
+
+
+def test_a_negative_trim_does_not_hold_a_small_request_at_zero_for_good() -> None:
+    """Workers that over-deliver wind the trim negative; a request smaller than it stops every
+    worker, and nothing measures the trim again. It decays until a worker starts."""
+    workers = FakeWorkers(efficiency=1.5)
+    allocator = PowerAllocator(4, WATTS, add_hold_s=0.0)
+    loop = PowerLoop(
+        workers, allocator, DutyCycler(workers, period_s=1.0), watts_per_busy_core=WATTS
+    )
+    period = 0
+    for period in range(20):  # a large request: the trim learns the workers over-deliver
+        loop.step(90.0, float(period))
+        workers.duty = loop.allocation.duty
+        workers.run(1.0)
+    assert loop.trim_w < -5.0
+    started = []
+    for period in range(20, 40):  # now a request smaller than the trim
+        loop.step(4.0, float(period))
+        started.append(workers.active)
+        workers.duty = loop.allocation.duty
+        workers.run(1.0)
+    assert any(started[:10]), started

@@ -42,6 +42,7 @@ from boiler_agent.compute.store_records import (
     shard_from_row,
 )
 from boiler_agent.compute.store_schema import MIGRATIONS, SCHEMA_V1
+from boiler_agent.compute.store_syncer import StoreSyncer
 from boiler_agent.durations import DAY_S, HOUR_S
 from boiler_agent.runtime.sqlite_open import open_sqlite
 from boiler_agent.runtime.sqlite_schema import migrate
@@ -62,8 +63,15 @@ FINISHED = "state IN ('done', 'failed')"
 
 
 class JobStore:
-    def __init__(self, path: Path, *, clock: Callable[[], float] = time.time) -> None:
-        """`clock` gives the wall-clock seconds stamped on jobs (created, updated, finished)."""
+    def __init__(
+        self, path: Path, *, clock: Callable[[], float] = time.time, sync_off_thread: bool = False
+    ) -> None:
+        """`clock` gives the wall-clock seconds stamped on jobs (created, updated, finished).
+
+        Every commit is on disk when it returns (`synchronous=FULL`), unless `sync_off_thread`
+        (the agent's control loop): then commits do no fsync and a `StoreSyncer` thread makes
+        them durable within about a second.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._clock = clock
@@ -73,8 +81,15 @@ class JobStore:
         self._db = opened.db
         self._db.row_factory = sqlite3.Row
         self.corrupt_moved_to = opened.moved_aside
+        self.syncer: StoreSyncer | None = None
+        if sync_off_thread:
+            self._db.execute("PRAGMA synchronous=NORMAL")  # no fsync at commit
+            self._db.execute("PRAGMA wal_autocheckpoint=0")  # the syncer checkpoints
+            self.syncer = StoreSyncer(path)
 
     def close(self) -> None:
+        if self.syncer is not None:
+            self.syncer.close()
         self._db.close()
 
     @contextmanager

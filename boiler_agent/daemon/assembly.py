@@ -83,7 +83,8 @@ def assemble(
         link, expected_kind=config.heater.kind, expected_serial=config.heater.expected_serial
     )
     workers = pool.size if pool is not None else config.power.max_workers or os.cpu_count() or 1
-    store = JobStore(config.state_dir / "jobs.sqlite")
+    # No fsync on the control loop's thread: the store's syncer makes commits durable.
+    store = JobStore(config.state_dir / "jobs.sqlite", sync_off_thread=True)
     # The supervisor's CPU time is heat made by real workers' machine; a stand-in pool's is not.
     own_busy_seconds: Callable[[], float] | None = time.process_time if pool is None else None
     if pool is None:

@@ -127,6 +127,7 @@ class _UnixServer(socketserver.UnixStreamServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that went away or never read is its own problem: no traceback on stderr.
+        self.owner.clients_dropped += 1
         log.debug("status client dropped: %s", sys.exc_info()[1])
 
 
@@ -138,6 +139,7 @@ class StatusServer:
         self._provider = provider
         self._service = UnixService(socket_path, SOCKET_MODE, "status")
         self._last_failure = ""
+        self.clients_dropped = 0  # clients that went away or never read their status
 
     def start(self) -> None:
         """Bind and serve on a daemon thread; AgentAlreadyRunningError if another agent answers."""

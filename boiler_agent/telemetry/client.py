@@ -73,6 +73,10 @@ class FleetClient:
             subscriptions or []
         )
         self._subscriptions_lock = threading.Lock()
+        # SUBSCRIBE and UNSUBSCRIBE packets sent and not acknowledged yet (their paho mids).
+        self._unacked = threading.Condition()
+        self._unacked_mids: set[int] = set()
+        self._acked_early: set[int] = set()
         self._managed: set[str] = set()
         self.stats = ClientStats()
         self._stopping = threading.Event()
@@ -113,6 +117,8 @@ class FleetClient:
         client.on_disconnect = self._handle_disconnect
         client.on_publish = self._handle_publish
         client.on_message = self._handle_message
+        client.on_subscribe = self._handle_sub_ack
+        client.on_unsubscribe = self._handle_sub_ack
         return client
 
     def start(self) -> None:
@@ -223,14 +229,37 @@ class FleetClient:
             self._subscriptions[topic_filter] = handler
             connected = self.connected
         if connected:
-            self._paho.subscribe(topic_filter, qos=1)
+            self._sent(self._paho.subscribe(topic_filter, qos=1))
 
     def unsubscribe(self, topic_filter: str) -> None:
         with self._subscriptions_lock:
             known = self._subscriptions.pop(topic_filter, None)
             connected = self.connected
         if known is not None and connected:
-            self._paho.unsubscribe(topic_filter)
+            self._sent(self._paho.unsubscribe(topic_filter))
+
+    def subscriptions_settled(self, timeout_s: float) -> bool:
+        """Wait until every SUBSCRIBE and UNSUBSCRIBE sent is acknowledged by the broker (a
+        subscription is in place only then); False when time ran out first."""
+        with self._unacked:
+            return self._unacked.wait_for(lambda: not self._unacked_mids, timeout_s)
+
+    def _sent(self, result: tuple[int, int | None]) -> None:
+        code, mid = result
+        if code == mqtt.MQTT_ERR_SUCCESS and mid is not None:
+            with self._unacked:
+                if mid in self._acked_early:  # the broker answered before we got here
+                    self._acked_early.discard(mid)
+                else:
+                    self._unacked_mids.add(mid)
+
+    def _handle_sub_ack(self, client: mqtt.Client, userdata: object, mid: int, *_: object) -> None:
+        with self._unacked:
+            if mid in self._unacked_mids:
+                self._unacked_mids.discard(mid)
+            else:
+                self._acked_early.add(mid)
+            self._unacked.notify_all()
 
     def manage(self, topic_filter: str) -> None:
         """A filter this client may hold: cleared from a resumed session when not wanted."""
@@ -264,12 +293,12 @@ class FleetClient:
             filters = list(self._subscriptions)
             stale = [f for f in self._managed if f not in self._subscriptions]
         if filters:
-            client.subscribe([(topic_filter, 1) for topic_filter in filters])
+            self._sent(client.subscribe([(topic_filter, 1) for topic_filter in filters]))
         if stale and flags.session_present:
             # The resumed session may still hold a subscription this run does not want (e.g.
             # the job pool of a run that stopped while taking jobs): offers would arrive here
             # and be lost to the rest of the pool.
-            client.unsubscribe(stale)
+            self._sent(client.unsubscribe(stale))
         log.info(
             "MQTT: connected to %s (session %s)",
             self.settings.url,

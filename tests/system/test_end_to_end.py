@@ -195,7 +195,12 @@ def test_the_agent_heats_follows_knob_and_commands_and_survives_kill_9(
         consumer.client.publish("dh/v1/e2e/jobs", json.dumps(JOB).encode(), qos=1)
         status_topic = f"{BASE}/jobs/e2e-job-1/status"
         _wait(lambda: bool(consumer.on(status_topic)), 30, "the job accepted")
-        time.sleep(12.0)  # at least one checkpoint (every 5 s)
+        checkpoints = tmp_path / "state" / "checkpoints"
+        _wait(
+            lambda: any(checkpoints.glob("e2e-job-1.*.state.npz")),
+            60,
+            "a checkpoint of the job (every 5 s while it runs)",
+        )
         agent.send_signal(signal.SIGKILL)
         agent.wait(10)
         killed_at = len(_telemetry(consumer))

@@ -178,7 +178,8 @@ def test_two_heaters_on_one_shared_subscription_each_take_a_job_once(
         feed.gate(wants_heat=True, has_room=True)
         heaters.append((client, store, feed))
     fleet = Consumer(broker.port, "dh/v1/f/+/jobs/+/status", client_id="fleet")
-    time.sleep(0.5)  # both shared subscriptions are in place
+    for client, _, _ in heaters:  # both shared subscriptions are in place
+        assert client.subscriptions_settled(10)
     offered = [f"job-{i}" for i in range(20)]
     for job_id in offered:
         fleet.publish("dh/v1/f/jobs", _offer(job_id))
@@ -194,8 +195,16 @@ def test_two_heaters_on_one_shared_subscription_each_take_a_job_once(
         assert not set(taken["h1"]) & set(taken["h2"])
         assert taken["h1"] and taken["h2"]  # the broker spread them
         assert fleet.wait_for(lambda: len(fleet.received) >= len(offered))
-        time.sleep(0.5)
-        statuses = [json.loads(m.payload)["job_id"] for m in fleet.received]
+        # A last message from each heater: MQTT keeps one publisher's order, so once both are
+        # in, any second status would be in too.
+        for (client, _, _), name in zip(heaters, ("h1", "h2"), strict=True):
+            client.publish(f"dh/v1/f/{name}/jobs/probe/status", b'{"job_id": "probe"}')
+        assert fleet.wait_for(
+            lambda: sum(b"probe" in m.payload for m in fleet.received) == len(heaters)
+        )
+        statuses = [
+            json.loads(m.payload)["job_id"] for m in fleet.received if b"probe" not in m.payload
+        ]
         assert sorted(statuses) == sorted(offered)  # one status per job id
     finally:
         fleet.close()
@@ -229,7 +238,7 @@ def test_a_restarted_heater_drops_a_job_subscription_its_old_session_kept(
     first.start()
     assert first.wait_connected(10)
     first.subscribe(topics.jobs_shared_subscription("pool"), lambda message: None)
-    time.sleep(0.3)
+    assert first.subscriptions_settled(10)
     first.stop(flush_timeout_s=0.5)  # stopped without leaving the pool (a crash would, too)
 
     other_topics = Topics("f", "h2")
@@ -254,7 +263,7 @@ def test_a_restarted_heater_drops_a_job_subscription_its_old_session_kept(
     fleet = Consumer(broker.port, "dh/v1/f/+/jobs/+/status", client_id="fleet")
     try:
         assert second.wait_connected(10)
-        time.sleep(0.5)  # the stale subscription is gone
+        assert second.subscriptions_settled(10)  # the stale subscription is gone
         for i in range(6):
             fleet.publish("dh/v1/f/jobs", _offer(f"job-{i}"))
         taken: list[str] = []

@@ -69,7 +69,7 @@ def run(
     if not days > 0:
         raise ValueError(f"days must be > 0, got {days}")
     plant = PRESETS[preset]
-    weather = default_weather() if weather_file is None else WeatherSeries.from_csv(weather_file)
+    weather = default_weather() if weather_file is None else WeatherSeries.from_file(weather_file)
     results = {}
     for kind in KINDS:
         controller = build_controller(kind, plant.rated_power_w, PERIOD_S)

@@ -125,7 +125,7 @@ def add_parser(commands: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         duration_s = parse_duration(args.duration)
-        weather = WeatherSeries.from_csv(args.weather) if args.weather else default_weather()
+        weather = WeatherSeries.from_file(args.weather) if args.weather else default_weather()
         if args.speed <= 0:
             raise ValueError(f"--speed must be > 0, got {args.speed}")
         if not 1 <= args.start_day <= 365:

@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        weather = WeatherSeries.from_csv(args.weather) if args.weather else default_weather()
+        weather = WeatherSeries.from_file(args.weather) if args.weather else default_weather()
         simulator = HeaterSimulator(
             args.preset,
             weather=weather,

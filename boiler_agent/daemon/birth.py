@@ -19,6 +19,7 @@ def birth_payload(
     workers: int,
     actuators: list[str],
     started_at: datetime,
+    temperatures: list[str] | None = None,
 ) -> Birth:
     return Birth(
         heater_id=config.heater.id,
@@ -35,4 +36,6 @@ def birth_payload(
         actuators=actuators,
         config_digest=config_digest(config),
         started_at=started_at,
+        temperatures=temperatures,  # type: ignore[arg-type]  # Temperatures keys
+        display_name=config.homeassistant.name,
     )

@@ -1,9 +1,14 @@
 """Energy counters that survive restarts: all the heat made, and the share that was wanted.
 
-Kept in a small JSON file, written atomically (temporary file, fsync, rename) at most once a
-minute and at stop: a crash loses at most a minute of counting, never the file. The periodic
-writes go to a background writer when one is given (`submit`), so the fsync never holds up the
-control loop.
+Kept in a small JSON file, written atomically (temporary file, fsync, rename) every
+SAVE_EVERY_S of the plant's clock and at stop: a crash loses at most that much counting, never
+the file. The periodic writes go to a background writer when one is given (`submit`), so the
+fsync never holds up the control loop.
+
+What is published (telemetry, status, Home Assistant's `total_increasing` meters) is the last
+value on disk (`durable()`), never the live count: a counter read back after a kill -9 or a
+power cut is then never below one already published, so the published series never goes down.
+It lags the live count by at most one save.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-SAVE_EVERY_S = 60.0
+SAVE_EVERY_S = 30.0  # of the clock given to add(): the plant's
 
 
 Submit = Callable[[str, Callable[[], None]], None]  # BackgroundWriter.submit
@@ -37,6 +42,12 @@ class EnergyCounter:
             pass
         except (OSError, ValueError, KeyError, TypeError) as error:
             log.warning("energy counters in %s unreadable (%s); counting from zero", path, error)
+        # (total, wanted) as last written to disk: one tuple, replaced whole by the writer.
+        self._durable = (self.total_kwh, self.wanted_kwh)
+
+    def durable(self) -> tuple[float, float]:
+        """(total, wanted) kWh as on disk: the values to publish."""
+        return self._durable
 
     def add(self, watts: float, seconds: float, wanted: bool, now_s: float) -> None:
         """`watts` for `seconds`; `wanted` when heat was asked for at the time."""
@@ -67,5 +78,6 @@ class EnergyCounter:
                 file.flush()
                 os.fsync(file.fileno())
             temporary.replace(self.path)
+            self._durable = (values["total_kwh"], values["wanted_kwh"])
         except OSError as error:
             log.warning("could not save the energy counters to %s: %s", self.path, error)

@@ -210,7 +210,7 @@ class ControlLoop:
             sent = heater.link.heartbeat(self.measured_w, lease, boot_id=identity.boot_id)
             self._lease_granted = sent and lease > 0
         # Heat is counted over the plant's seconds: what the room or tank received.
-        parts.energy.add(self.measured_w, plant_elapsed, wanted=demand > 0, now_s=now)
+        parts.energy.add(self.measured_w, plant_elapsed, wanted=demand > 0, now_s=plant_now)
         regulation.save_learnt(now, plant_now, self.clocks.wall())
         self._feed_jobs()
         self.notifier.watchdog()  # from the loop itself: a stalled loop gets us restarted
@@ -234,7 +234,8 @@ class ControlLoop:
             self.notifier.ready(self.status_line())
             log.info("ready: first readings in from %s", self.config.serial.port)
         if uplink is not None:
-            uplink.publish_state(state_payload(self.latest))
+            if self.latest.target is not None:  # not a made-up 0 °C before the thermostat spoke
+                uplink.publish_state(state_payload(self.latest))
             if telemetry_due:
                 self._next_telemetry = next_deadline(
                     self._next_telemetry, self.config.mqtt.telemetry_period_s, now
@@ -324,7 +325,18 @@ class ControlLoop:
             workers=self.parts.workers,
             actuators=power.actuator_names,
             started_at=self.started_at,
+            temperatures=self._temperatures_of(identity),
         )
+
+    def _temperatures_of(self, identity: HeaterIdentity) -> list[str]:
+        """The telemetry temperatures this heater has: the controlled one, the MCU's outdoor
+        probe, the CPU package's sensor if it can be read."""
+        have = ["water_c" if self.config.heater.kind == "boiler" else "air_c"]
+        if SensorKind.OUTDOOR in identity.sensors:
+            have.append("outdoor_c")
+        if self.cpu_sensor() is not None:
+            have.append("cpu_package_c")
+        return have
 
     # -- what the operator and the fleet see ----------------------------------------------------
 
@@ -397,8 +409,9 @@ class ControlLoop:
             ),
             uplink=self._uplink_health(),
             trips=dict(self.regulation.trips),
-            energy_total_kwh=parts.energy.total_kwh,
-            energy_wanted_kwh=parts.energy.wanted_kwh,
+            # As on disk: what is published never goes down across a kill or a power cut.
+            energy_total_kwh=parts.energy.durable()[0],
+            energy_wanted_kwh=parts.energy.durable()[1],
             heat_problem=self.heat_watch.problem,
             store_errors=parts.scheduler.store_errors,
             checkpoint_errors=parts.scheduler.checkpoint_errors,

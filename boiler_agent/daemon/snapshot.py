@@ -111,6 +111,8 @@ def telemetry_fields(snapshot: Snapshot) -> dict[str, Any]:
             "cpu_package_c": _bounded(snapshot.cpu_package_c),
         },
         "setpoint_c": target.setpoint_c if target else 0.0,
+        "base_setpoint_c": target.base_setpoint_c if target else None,
+        "mode": target.mode if target else None,
         "heat_demand_w": max(0.0, snapshot.demand_w),
         "power_w": max(0.0, snapshot.measured_w),
         "power_estimated": snapshot.power_estimated,
@@ -143,6 +145,7 @@ def state_payload(snapshot: Snapshot) -> State:
     return State(
         mode=target.mode if target else "heat",
         setpoint_c=target.setpoint_c if target else 0.0,
+        base_setpoint_c=target.base_setpoint_c if target else None,
         setpoint_source=target.source if target else "schedule",
         override_until=snapshot.override_until,
         accepting_jobs=snapshot.accepting_jobs,

@@ -262,3 +262,10 @@ class HomeAssistantConfig(Section):
         description="Home Assistant's discovery prefix.",
         json_schema_extra=field_doc(TOPIC_ALLOWED),
     )
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The device's name in Home Assistant, e.g. 'Living room heater' "
+        "(default: the heater id).",
+    )

@@ -8,6 +8,7 @@ whenever `homeassistant/status` says `online` (Home Assistant restarted and may 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -36,29 +37,44 @@ class Sensor:
     state_class: str
     unit: str | None
     icon: str | None = None
+    precision: int | None = None  # suggested_display_precision: 484.7 W, not 484.6982356 W
+    diagnostic: bool = False  # entity_category diagnostic: under the device, off dashboards
+    needs: str | None = None  # a Temperatures key the heater must have (Birth.temperatures)
 
 
 def sensors(controlled: str) -> tuple[Sensor, ...]:
     """The sensors, reading the Telemetry payload; `controlled` is a Temperatures key."""
-    temperature = {"device_class": "temperature", "state_class": "measurement", "unit": "°C"}
-    power = {"device_class": "power", "state_class": "measurement", "unit": "W"}
+    temperature = functools.partial(
+        Sensor, device_class="temperature", state_class="measurement", unit="°C", precision=1
+    )
+    power = functools.partial(
+        Sensor, device_class="power", state_class="measurement", unit="W", precision=0
+    )
     # total_increasing: Home Assistant's energy dashboard takes a drop as a meter reset.
-    energy = {"device_class": "energy", "state_class": "total_increasing", "unit": "kWh"}
+    energy = functools.partial(
+        Sensor, device_class="energy", state_class="total_increasing", unit="kWh", precision=3
+    )
     return (
-        Sensor("temperature", "Temperature", _t(f"temperatures.{controlled}"), **temperature),
-        Sensor(
+        temperature("temperature", "Temperature", _t(f"temperatures.{controlled}")),
+        temperature(
             "outdoor_temperature",
             "Outdoor temperature",
             _t("temperatures.outdoor_c"),
-            **temperature,
+            needs="outdoor_c",
         ),
-        Sensor(
-            "cpu_temperature", "CPU temperature", _t("temperatures.cpu_package_c"), **temperature
+        temperature(
+            "cpu_temperature",
+            "CPU temperature",
+            _t("temperatures.cpu_package_c"),
+            needs="cpu_package_c",
+            diagnostic=True,
         ),
-        Sensor("power", "Power", _t("power_w"), **power),
-        Sensor("heat_demand", "Heat demand", _t("heat_demand_w"), **power),
-        Sensor("energy", "Energy", _t("energy.total_kwh"), **energy),
-        Sensor("wanted_energy", "Energy as wanted heat", _t("energy.wanted_kwh"), **energy),
+        power("power", "Power", _t("power_w")),
+        power("heat_demand", "Heat demand", _t("heat_demand_w"), diagnostic=True),
+        energy("energy", "Energy", _t("energy.total_kwh")),
+        # Part of "Energy", not beside it: a user who adds both to the Energy dashboard counts
+        # the wanted heat twice (docs/telemetry.md). Diagnostic, so it is not offered first.
+        energy("wanted_energy", "Energy as wanted heat", _t("energy.wanted_kwh"), diagnostic=True),
         Sensor(
             "workers",
             "Workers running",
@@ -67,6 +83,7 @@ def sensors(controlled: str) -> tuple[Sensor, ...]:
             state_class="measurement",
             unit=None,
             icon="mdi:cpu-64-bit",
+            diagnostic=True,
         ),
     )
 
@@ -116,10 +133,14 @@ def discovery_messages(
             _encode(_climate(topics, birth, (low, high), common)),
         )
     ]
+    have = set(birth.temperatures) if birth.temperatures is not None else None
     for sensor in sensors(CONTROLLED_TEMPERATURE[birth.heater_kind]):
+        if sensor.needs is not None and have is not None and sensor.needs not in have:
+            continue  # no such sensor on this heater: no entity stuck at "unknown"
         config = {
             "name": sensor.name,
             "unique_id": f"{node}_{sensor.object_id}",
+            "object_id": f"{node}_{sensor.object_id}",  # entity ids that match the unique ids
             "state_topic": topics.telemetry,
             "value_template": sensor.template,
             "state_class": sensor.state_class,
@@ -131,6 +152,10 @@ def discovery_messages(
             config["unit_of_measurement"] = sensor.unit
         if sensor.icon is not None:
             config["icon"] = sensor.icon
+        if sensor.precision is not None:
+            config["suggested_display_precision"] = sensor.precision
+        if sensor.diagnostic:
+            config["entity_category"] = "diagnostic"
         messages.append((f"{ha_prefix}/sensor/{node}/{sensor.object_id}/config", _encode(config)))
     return messages
 
@@ -144,10 +169,16 @@ def _climate(
     return {
         "name": None,  # the entity takes the device's name
         "unique_id": f"{node}_climate",
+        "object_id": f"{node}_climate",
         "current_temperature_topic": topics.telemetry,
         "current_temperature_template": _t(f"temperatures.{controlled}"),
         "temperature_state_topic": topics.state,
-        "temperature_state_template": _t("setpoint_c"),
+        # The setpoint as set, not the mode's adjustment of it: eco's 19 °C is shown as the
+        # 21 °C the user set, and a new target is not snapped back.
+        "temperature_state_template": (
+            "{{ value_json.base_setpoint_c if value_json.base_setpoint_c is not None"
+            " else value_json.setpoint_c }}"
+        ),
         "temperature_command_topic": topics.cmd("ha_setpoint"),
         "modes": ["heat", "off"],
         "mode_state_topic": topics.state,
@@ -161,7 +192,11 @@ def _climate(
         ),
         "preset_mode_command_topic": topics.cmd("ha_mode"),
         "action_topic": topics.telemetry,
-        "action_template": "{{ 'heating' if value_json.power_w > 0 else 'idle' }}",
+        # Off is off, even while the workers wind down; telemetry says the mode.
+        "action_template": (
+            "{{ 'off' if value_json.mode == 'off' else"
+            " ('heating' if value_json.power_w > 0 else 'idle') }}"
+        ),
         "min_temp": low,
         "max_temp": high,
         "temp_step": TEMP_STEP_C,
@@ -174,7 +209,7 @@ def _climate(
 def _device(node: str, birth: Birth) -> dict[str, Any]:
     return {
         "identifiers": [node],
-        "name": birth.heater_id,
+        "name": birth.display_name or birth.heater_id,
         "manufacturer": MANUFACTURER,
         "model": f"{MODEL_NAMES[birth.heater_kind]}, {birth.rated_power_w:g} W",
         "sw_version": birth.agent_version,

@@ -107,6 +107,13 @@ class Birth(Payload):
     actuators: list[str] = Field(description="power actuators in use, e.g. cgroup, rapl")
     config_digest: str = Field(description="digest of the effective configuration")
     started_at: AwareDatetime = Field(description="when this run of the agent started")
+    temperatures: list[Literal["air_c", "water_c", "outdoor_c", "cpu_package_c"]] | None = Field(
+        default=None,
+        description="the telemetry temperatures this heater has a sensor for; null: not said",
+    )
+    display_name: str | None = Field(
+        default=None, max_length=100, description="a friendly name for dashboards (config)"
+    )
 
 
 class State(Payload):
@@ -114,6 +121,11 @@ class State(Payload):
 
     mode: Mode
     setpoint_c: Celsius = Field(description="the setpoint in force, after local limits")
+    base_setpoint_c: Celsius | None = Field(
+        default=None,
+        description="the setpoint as set (knob, schedule, override), before the mode's "
+        "adjustment (eco lowers it, boost raises it, off means frost protection)",
+    )
     setpoint_source: SetpointSource = Field(description="where the setpoint in force comes from")
     override_until: AwareDatetime | None = Field(
         default=None, description="when the override or timed mode ends; null if none"
@@ -185,6 +197,10 @@ class Telemetry(Sequenced):
 
     temperatures: Temperatures
     setpoint_c: Celsius = Field(description="the setpoint in force")
+    base_setpoint_c: Celsius | None = Field(
+        default=None, description="the setpoint as set, before the mode's adjustment"
+    )
+    mode: Mode | None = Field(default=None, description="the mode in force")
     heat_demand_w: Watts = Field(description="heat the controller asks for")
     power_w: Watts = Field(description="electrical power of the compute, i.e. heat made")
     power_estimated: bool = Field(description="true when power_w is a model, not a meter")

@@ -48,7 +48,7 @@ def test_the_climate_entity_reads_state_and_telemetry_and_commands_ha_topics() -
     assert config["current_temperature_topic"] == TOPICS.telemetry
     assert config["current_temperature_template"] == "{{ value_json.temperatures.air_c }}"
     assert config["temperature_state_topic"] == TOPICS.state
-    assert config["temperature_state_template"] == "{{ value_json.setpoint_c }}"
+    assert "base_setpoint_c" in config["temperature_state_template"]
     assert config["temperature_command_topic"] == TOPICS.cmd("ha_setpoint")
     assert config["mode_state_topic"] == TOPICS.state
     assert config["mode_command_topic"] == TOPICS.cmd("ha_mode")
@@ -166,3 +166,61 @@ def test_node_id_keeps_only_characters_ha_allows() -> None:
 def test_ha_status_topic() -> None:
     assert HA_STATUS_TOPIC == "homeassistant/status" == ha_status_topic()
     assert ha_status_topic("ha") == "ha/status"
+
+
+def _render(template: str, value_json: dict[str, Any]) -> str:
+    """As HA would: these Jinja expressions are also Python ones."""
+    expression = template.removeprefix("{{").removesuffix("}}").strip()
+    return str(eval(expression, {}, {"value_json": _Dot(value_json)}))
+
+
+def test_the_target_shown_is_the_one_set_not_the_modes_adjustment_of_it() -> None:
+    template = climate()["temperature_state_template"]
+    # eco lowers the 21 °C set to 19 °C in force: Home Assistant shows the 21 it was given.
+    assert _render(template, {"setpoint_c": 19.0, "base_setpoint_c": 21.0}) == "21.0"
+    # A state from an agent that does not send the field yet.
+    assert _render(template, {"setpoint_c": 19.0, "base_setpoint_c": None}) == "19.0"
+
+
+@pytest.mark.parametrize(
+    ("mode", "power_w", "action"),
+    [("off", 350.0, "off"), ("heat", 350.0, "heating"), ("eco", 0.0, "idle")],
+)
+def test_the_action_is_off_when_off_even_while_the_workers_wind_down(
+    mode: str, power_w: float, action: str
+) -> None:
+    template = climate()["action_template"]
+    assert _render(template, {"mode": mode, "power_w": power_w}) == action
+
+
+def test_only_the_sensors_the_heater_has_are_discovered() -> None:
+    bare = factories.birth(heater_id="h-42", heater_kind="room", temperatures=["air_c"])
+    found = {
+        topic.split("/")[3]
+        for topic, _ in discovery_messages(TOPICS, bare)
+        if topic.startswith("homeassistant/sensor/")
+    }
+    assert "outdoor_temperature" not in found and "cpu_temperature" not in found
+    assert {"temperature", "power", "energy"} <= found
+    # A birth that does not say (an older agent): every sensor, as before.
+    assert {"outdoor_temperature", "cpu_temperature"} <= set(sensors())
+
+
+def test_sensors_round_for_display_keep_diagnostics_aside_and_name_entities_by_unique_id() -> None:
+    found = sensors()
+    assert found["power"]["suggested_display_precision"] == 0
+    assert found["temperature"]["suggested_display_precision"] == 1
+    assert found["energy"]["suggested_display_precision"] == 3
+    assert "entity_category" not in found["energy"]
+    for diagnostic in ("wanted_energy", "workers", "heat_demand", "cpu_temperature"):
+        assert found[diagnostic]["entity_category"] == "diagnostic"
+    for config in found.values():
+        assert config["object_id"] == config["unique_id"]
+
+
+def test_the_device_takes_the_configured_friendly_name() -> None:
+    named = factories.birth(heater_id="h-42", heater_kind="room", display_name="Living room")
+    messages = dict(discovery_messages(TOPICS, named))
+    config = json.loads(messages["homeassistant/climate/h-42/heater/config"])
+    assert config["device"]["name"] == "Living room"
+    assert climate()["device"]["name"] == "h-42"

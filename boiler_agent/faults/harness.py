@@ -23,6 +23,7 @@ import logging
 import math
 import random
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ RESTART_DELAY_S = 5.0  # systemd's RestartSec=5 after a stop that was not asked 
 CPU_CRITICAL_C = 100.0  # a CPU package at its critical temperature: no heat allowed
 STATE_DATABASES = ("jobs.sqlite", "outbox.sqlite")
 SQLITE_HEADER_BYTES = 100  # the file header SQLite checks before anything else
+BROKER_SEEN_WAIT_S = 15.0  # real seconds the rig waits for the agent to see the broker go or return
 # A thermostat's garbage: the largest setpoint the protocol's centi-degrees can carry.
 GARBAGE_SETPOINT_C = 327.0
 
@@ -282,7 +284,13 @@ class CampaignRig:
             return None
         if injection.fault is Fault.BROKER_RESTART:
             broker.stop()  # SIGTERM: with persistence on, it keeps what it acknowledged
-            return broker.start
+            self._until_the_agent_sees_the_broker(gone=True)
+
+            def restart() -> None:
+                broker.start()
+                self._until_the_agent_sees_the_broker(gone=False)
+
+            return restart
         if injection.fault is Fault.BROKER_PAUSE:
             broker.pause()
             return broker.resume
@@ -298,6 +306,20 @@ class CampaignRig:
         elif injection.fault is Fault.OFFER_BURST:
             noise.offer_burst()
         return None
+
+    def _until_the_agent_sees_the_broker(self, *, gone: bool) -> None:
+        """The virtual clock waits (real time, bounded) for the agent's network thread to see
+        the broker go, or come back: an outage of minutes on a heater is one on its network
+        thread too, not the fraction of a second a virtual clock makes of it. Without this,
+        messages handed to the transport before it noticed leave by paho's own retries, and a
+        campaign can end before the agent has reconnected."""
+        loop = self.agent.loop if self.agent is not None else None
+        if loop is None or loop.parts.uplink is None:
+            return
+        client = loop.parts.uplink.client
+        deadline = time.monotonic() + BROKER_SEEN_WAIT_S
+        while client.connected == gone and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def _repair_sensor(self) -> None:
         self.heater.set_sensor_fault(0, None)

@@ -300,8 +300,8 @@ REGRESSIONS: dict[str, Regression] = {
             "I7",
             _input_bounded_by_count_only,
             kinds=(Fault.OVERSIZED,),
-            faults=3,
-            duration_s=1.5 * 3600.0,
+            faults=1,
+            duration_s=45 * _MINUTE,
             use_broker=True,
         ),
         Regression(
@@ -310,8 +310,8 @@ REGRESSIONS: dict[str, Regression] = {
             "I7",
             _offers_taken_without_room,
             kinds=(Fault.OFFER_BURST,),
-            faults=3,
-            duration_s=1.5 * 3600.0,
+            faults=1,
+            duration_s=45 * _MINUTE,
             use_broker=True,
         ),
         Regression(
@@ -320,8 +320,8 @@ REGRESSIONS: dict[str, Regression] = {
             "I6",
             _disk_errors_raise,
             kinds=(Fault.DISK_FULL,),
-            faults=4,
-            duration_s=2 * 3600.0,
+            faults=2,
+            duration_s=1 * 3600.0,
             use_broker=True,
         ),
         Regression(

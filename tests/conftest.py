@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import pytest
 
-
 # The longest of all (the whole agent as a process through a kill -9): first of the first.
 LONGEST_FIRST = "tests/system/test_end_to_end.py"
 

@@ -93,7 +93,9 @@ def test_port_vanishing_and_coming_back_reconnects_by_itself(
     drain(link)
     simulator.unplug(1.0)
     down, _ = wait_for(link, LinkDown, 3.0)
-    assert "port" in down.reason or "silent" in down.reason
+    # Which of its ends notices first depends on timing: a read of the vanished port, a write
+    # to it (EIO), or the silence of the MCU behind it.
+    assert any(word in down.reason for word in ("port", "silent", "write failed")), down.reason
     up, _ = wait_for(link, LinkUp, 10.0)
     assert up.identity.boot_id == simulator.mcu.boot_id, "same MCU, no restart"
     assert link.stats.reconnects >= 1

@@ -4,8 +4,10 @@ On this machine's cores, worker processes run a filler job while the power loop 
 staggered duty cycling, integral trim) tracks a target stepped from 0 to 100 % of capacity in
 10 % steps and back. Power is what the agent's heat meter reads: the CPU use of the workers and
 of this process (the supervisor's share is heat too) times WATTS_PER_CORE. First, with no
-worker running, the bench measures the idle floor (the supervisor alone); each step's target is
-above that floor, as on a heater, where the floor is heat that is always made. Reported:
+worker running, the bench measures the idle floor (the supervisor alone); the steps divide the
+range from that floor (heat that is always made, as on a heater) to the machine's maximum
+(every core busy: the supervisor's share is inside those cores, so the maximum is the workers'
+capacity, not capacity plus the floor) into tenths. Errors are in % of that capacity. Reported:
   idle_floor_w          what the meter reads with no worker running
   max_steady_error_pct  the largest error at the end of a step, in % of capacity (target <= 2)
   max_settle_periods    the most control periods a step took to get within 2 % (target <= 3)
@@ -111,8 +113,9 @@ def run(step_s: float = 5.0, workers: int | None = None) -> dict[str, Any]:
             shares = [*range(0, 101, 10), *range(90, -1, -10)]
             errors, settles = [], []
             for share in shares:
-                # The floor is always made: the loop is asked for the heat above it.
-                target = capacity * share / 100 + (floor if share else 0.0)
+                # The floor is always made: the loop is asked for the heat above it, up to
+                # what every core busy makes.
+                target = floor + (capacity - floor) * share / 100 if share else 0.0
                 samples: list[float] = []
                 _hold(scheduler, loop, target, step_s, samples)
                 band = capacity * SETTLE_BAND_PCT / 100

@@ -51,6 +51,14 @@ MAX_LEAD_S = 3600.0
 # boiler preset; 0.984 in `bench control --preset boiler`), and brings the default within 10 %
 # of the oracle that knows every draw (boiler_agent.simulation.oracle).
 PRECHARGE_ABOVE_BAND_K = 0.5
+# Leaving a boost for a setpoint rise, the output starts this share of the way from what the
+# model's feedback asks back up to full power (bumpless transfer, in part). Full power is an
+# upper bound of the heat that holds the setpoint; the model's feed-forward, on a first day
+# learnt only from a warm-up, is far below it (a room whose walls are still cold loses more
+# than its air's warm-up rate says): cut to it, the air fell 0.35-0.45 K before the integral
+# caught up. A quarter of the way: 0.1-0.25 K under, 0.1-0.2 K over (a half: 0.45 K over).
+# Disturbance recoveries end with a model that has seen the plant: no blend.
+BOOST_EXIT_BLEND = 0.25
 
 
 class ModelBased:
@@ -157,6 +165,7 @@ class ModelBased:
         precharging = self.forecast.precharging(now_s, smooth <= precharge_top, fell, busy)
         if fell or error > margin + BOOST_BELOW_K:
             self._boost = True
+        rise_boost_ended = self._boost and not self._recovering and error <= BOOST_EXIT_K
         if error <= BOOST_EXIT_K:
             self._boost = self._recovering = False
         if self._boost or precharging:
@@ -164,6 +173,10 @@ class ModelBased:
             self._smooth_c = measured_c  # feedback resumes from where the recovery ends
         else:
             power = self._feedback(reference, slope, reference - smooth, outdoor, dt)
+            if rise_boost_ended:
+                lift = BOOST_EXIT_BLEND * (self.max_power_w - power)
+                self.integral_w = clamp(self.integral_w + lift, -self.max_power_w, self.max_power_w)
+                power += lift
             if smooth > ceiling:  # heat now would be stored for nothing
                 power = 0.0
         self._last_power_w = power

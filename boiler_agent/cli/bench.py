@@ -8,6 +8,7 @@ from typing import Any
 from boiler_agent.benchmarks import (
     control,
     faults,
+    fleet,
     kernels,
     overhead,
     power,
@@ -26,6 +27,7 @@ BENCHMARKS = {
     "telemetry": (telemetry, "outbox publish rate against raw paho; a day's backlog replayed"),
     "overhead": (overhead, "the supervisor's own CPU and memory, idle and controlling"),
     "faults": (faults, "the whole agent under a seed's faults, checked by its invariants"),
+    "fleet": (fleet, "a fleet of agents: jobs that stay where taken against jobs that follow heat"),
 }
 
 

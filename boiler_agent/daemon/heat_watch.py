@@ -23,8 +23,14 @@ class HeatWatch:
         self.problem: str | None = None
         self._since: float | None = None
 
-    def check(self, requested_w: float, measured_w: float, now_s: float) -> bool:
-        """One period; True when `problem` changed (it set or cleared)."""
+    def check(
+        self, requested_w: float, measured_w: float, now_s: float, duty_period_s: float = 0.0
+    ) -> bool:
+        """One period; True when `problem` changed (it set or cleared).
+
+        `duty_period_s`: the duty cycle's period in force. A small request runs a worker one
+        short window per period, which may be longer than the watch (the cycler stretches it
+        so a window spans a loop turn): nothing made is only news after two such periods."""
         starved = requested_w > 0 and measured_w < MADE_SHARE * requested_w
         if not starved:
             self._since = None
@@ -32,7 +38,7 @@ class HeatWatch:
             return changed
         if self._since is None:
             self._since = now_s
-        if self.problem is None and now_s - self._since >= self.after_s:
+        if self.problem is None and now_s - self._since >= max(self.after_s, 2 * duty_period_s):
             self.problem = (
                 f"asked for {requested_w:.0f} W for {now_s - self._since:.0f} s and the workers "
                 f"made {measured_w:.0f} W: they may be failing to start or crashing"

@@ -201,7 +201,8 @@ class ControlLoop:
         demand = regulation.demand_w
         request = demand * self.allowed
         self.measured_w = parts.power.loop.step(request, now, plant_now).measured_w
-        if self.heat_watch.check(request, self.measured_w, now):
+        duty_period = parts.power.loop.cycler.period_in_force_s
+        if self.heat_watch.check(request, self.measured_w, now, duty_period):
             self.heat_watch.announce(parts.uplink)
         lease: float | None = None
         identity = heater.accepted

@@ -49,6 +49,7 @@ class FleetSubscriber:
         self.filters = topic_filter or [subscription(fleet, root)]
         self.filter = ", ".join(self.filters)
         self.received = 0
+        self.received_bytes = 0  # topic and payload bytes of every message received
         self.unreadable = 0
         self.overflowed = 0
         self.connected = threading.Event()
@@ -132,6 +133,7 @@ class FleetSubscriber:
         )
         with self._arrived:
             self.received += 1
+            self.received_bytes += len(message.topic) + len(message.payload)
             if parsed is None:
                 self.unreadable += 1
                 return

@@ -58,6 +58,7 @@ class DutyCycler:
         self.duty = 1.0
         self._paused: set[int] = set()
         self._last_tick_s: float | None = None
+        self.period_in_force_s = period_s  # the period, stretched or not, of the last tick
 
     def set_duty(self, duty: float) -> None:
         if not math.isfinite(duty):
@@ -93,5 +94,7 @@ class DutyCycler:
         last, self._last_tick_s = self._last_tick_s, now_s
         tick_s = now_s - last if last is not None else 0.0
         if 0.0 < self.duty < 1.0 and tick_s > 0.0 and self.duty * self.period_s < tick_s:
-            return tick_s / self.duty
-        return self.period_s
+            self.period_in_force_s = tick_s / self.duty
+        else:
+            self.period_in_force_s = self.period_s
+        return self.period_in_force_s

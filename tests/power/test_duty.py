@@ -78,3 +78,14 @@ def test_a_window_shorter_than_a_tick_is_stretched_not_skipped() -> None:
         cycler.tick([0], 0.25 + tick * 0.5)  # never on a multiple of the period
         running += 0 not in cycler._paused
     assert running / ticks == pytest.approx(0.05, abs=0.01)
+
+
+def test_the_period_in_force_says_how_far_it_stretched() -> None:
+    cycler = DutyCycler(FakePool(), period_s=PERIOD)
+    cycler.set_duty(0.01)
+    for tick in range(3):
+        cycler.tick([0], tick * 9.0)  # a loop turning every 9 s: a 0.02 s window would miss
+    assert cycler.period_in_force_s == pytest.approx(9.0 / 0.01)
+    cycler.set_duty(0.5)
+    cycler.tick([0], 18.1)  # a window of half a period spans a 0.1 s turn: no stretch
+    assert cycler.period_in_force_s == PERIOD

@@ -1,0 +1,432 @@
+"""Fleet benchmark: do fleet jobs finish sooner when they follow the heat?
+
+`boiler-agent bench fleet [--heaters N] [--days D] [--seeds S] [--json]`
+
+A fleet of real agents (the same `Supervisor` code a heater runs, each in this process on its
+own virtual clock, on the plant's time) against one real Mosquitto. Each agent drives a
+simulated heater over the real link and protocol (`InProcessHeater`) and a simulated worker
+pool of 2 cores whose CPU time follows the allocation and computes a real kernel
+(`SimulatedKernelPool`), so checkpoints, hand-offs and results are real. A job desk
+(`fleet.dispatcher.JobDesk`, the one `fleet submit` uses) offers jobs through the shared
+subscription, re-offers what is released or not taken, and counts each result once.
+
+The scenario (fixed): heaters in the proportions 12 rooms, 6 offices, 2 boilers (the first 20
+heaters are exactly that); alternately in two climates (Greensboro, NC and Sand Point, AK, the
+packaged typical years), in four time zones an hour apart; jobs arrive as a Poisson stream,
+200 per 20 heaters per week (1.43 per heater-day), each a mandelbrot render whose size is drawn
+log-uniform from 10 minutes to 6 hours of one core. The run lasts --days after the start (the
+rooms' and offices' 07:00 warm-ups are in it), then at most one more day to let the jobs
+still held finish. It runs twice on the same seed: jobs stay where taken (release after 0 s:
+never) and jobs follow the heat (`compute.release_after_s` = 600 s), and reports per mode and
+side by side:
+
+  heaters                  heaters in the fleet
+  jobs                     jobs submitted
+  jobs_done                {stay, follow}: jobs with a result
+  p50_completion_h         {stay, follow}: median hours from submission to result
+  p95_completion_h         {stay, follow}: 95th percentile, the target: follow <= 0.5 x stay
+  fleet_valorisation       heat made while heat was wanted / all heat made, fleet-wide (follow)
+  handoffs                 jobs released by one heater and resumed by another (follow)
+  handoff_failures         hand-offs refused on arrival (a corrupt or foreign bundle: the job
+                           restarted from zero)
+  jobs_failed              {stay, follow}: jobs that ended failed (0 expected: nothing fails)
+  jobs_unfinished          {stay, follow}: jobs without a result when the run ended (still held
+                           or queued: the drain day was not enough); none is lost, the desk
+                           still follows each
+  results_identical        every result equal to the kernel's clean run (both modes)
+  messages_per_heater_hour what the heaters published, per heater and simulated hour (follow)
+  bytes_per_heater_hour    topic and payload bytes of the same
+
+With --seeds S the figures are the median over seeds 1..S (the documented run is 20 heaters, a
+week, 3 seeds: `boiler-agent bench fleet --heaters 20 --days 7 --seeds 3 --json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import math
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from boiler_agent.benchmarks._entry import emit, positive_int, run_main
+from boiler_agent.durations import DAY_S, HOUR_S
+
+DESCRIPTION = __doc__ or ""
+log = logging.getLogger(__name__)
+
+FLEET = "bench"
+MIX_OF_20 = ("room",) * 12 + ("office",) * 6 + ("boiler",) * 2
+CLIMATES = ("greensboro_hourly.csv", "sand_point_hourly.csv")
+ZONES_H = (0.0, 1.0, 2.0, 3.0)
+CORES = 2
+JOBS_PER_HEATER_DAY = 200 / (20 * 7)
+MIN_JOB_CPU_S, MAX_JOB_CPU_S = 600.0, 6 * HOUR_S
+START_DAY = 15
+START_HOUR = 0.0  # local midnight of the first zone: the first night, then the morning rises
+SLICE_S = 30.0  # virtual seconds each heater runs before the next one's turn
+DRAIN_S = DAY_S  # after the last day, how long the jobs still held may take to finish
+RELEASE_AFTER_S = {"stay": 0.0, "follow": 600.0}
+OFFER_TIMEOUT_S = 120.0
+# What the kernel computes for each job: small renders, so a week of jobs costs seconds of real
+# compute; their CPU cost is what the pool charges per unit, not what numba spends.
+RENDER = {"width": 192, "height": 64, "center_re": -0.5, "center_im": 0.0, "zoom": 1.0}
+# Cheaper periods than a heater's (the loop's cost per plant second is what bounds the fleet):
+# the power loop every 9 s (a heater: 1 s), the control period 30 plant seconds; the lease
+# (10 s, the most the MCU grants) outlasts a power period.
+AGENT_SETTINGS: dict[str, dict[str, Any]] = {
+    "serial": {"lease_s": 10.0},
+    "control": {"period_s": 30.0, "stall_after_s": 30.0},
+    "power": {"period_s": 9.0},
+    "compute": {"accept_jobs": True, "filler": True, "checkpoint_interval_s": 1800.0},
+    "mqtt": {"telemetry_period_s": 300.0},
+    "homeassistant": {"discovery": False},
+}
+REPORT_INTERVAL_MS = 1000
+# One turn of the loop per power period (a heater: ten); duty windows stretch to span a turn.
+TURN_S = 9.0
+SIMULATED_CPU_MHZ = 2400.0
+
+
+@dataclass(frozen=True)
+class HeaterSpec:
+    name: str
+    preset: str
+    climate: str
+    zone_h: float
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    job_id: str
+    arrival_s: float
+    params: dict[str, Any]
+    cpu_s: float
+
+
+def heaters_for(count: int) -> list[HeaterSpec]:
+    """The fleet's heaters: the 20-heater mix repeated, climates and zones alternating."""
+    return [
+        HeaterSpec(
+            f"h{i:03d}",
+            MIX_OF_20[i % len(MIX_OF_20)],
+            CLIMATES[i % len(CLIMATES)],
+            ZONES_H[(i // len(CLIMATES)) % len(ZONES_H)],
+        )
+        for i in range(count)
+    ]
+
+
+def jobs_for(seed: int, heaters: int, days: float) -> list[JobSpec]:
+    """A Poisson stream over the run's days, sizes log-uniform; the same seed, the same jobs."""
+    rng = random.Random(f"fleet-jobs-{seed}")
+    rate_per_s = JOBS_PER_HEATER_DAY * heaters / DAY_S
+    jobs: list[JobSpec] = []
+    at = rng.expovariate(rate_per_s)
+    while at < days * DAY_S:
+        cpu_s = math.exp(rng.uniform(math.log(MIN_JOB_CPU_S), math.log(MAX_JOB_CPU_S)))
+        params = {**RENDER, "max_iter": rng.choice((16, 24, 32))}
+        jobs.append(JobSpec(f"s{seed}-j{len(jobs):03d}", at, params, cpu_s))
+        at += rng.expovariate(rate_per_s)
+    return jobs
+
+
+@dataclass
+class ModeResult:
+    completion_h: list[float]
+    jobs: int
+    done: int
+    unfinished: int
+    handoffs: int
+    refused_handoffs: int
+    identical: bool
+    total_kwh: float
+    wanted_kwh: float
+    messages: int
+    message_bytes: int
+    heater_hours: float
+    wall_s: float
+    failed: list[str] = field(default_factory=list)
+
+
+class FleetHeater:
+    """One agent on its own virtual clock, with its heater and its computing pool."""
+
+    def __init__(
+        self, spec: HeaterSpec, root: Path, url: str, release_after_s: float, cpu_s_of: Any
+    ) -> None:
+        from boiler_agent.compute.simulated_kernel_pool import SimulatedKernelPool
+        from boiler_agent.config import AgentConfig
+        from boiler_agent.daemon.clocks import VirtualClock
+        from boiler_agent.daemon.supervisor import Supervisor
+        from firmware_bridge.simulator.in_process import InProcessHeater
+        from heater_physics.weather import WeatherSeries
+
+        self.spec = spec
+        self.clock = VirtualClock()
+        weather_text = (resources.files("heater_physics") / "data" / spec.climate).read_text()
+        self.heater = InProcessHeater(
+            spec.preset,
+            clock=self.clock.now,
+            weather=WeatherSeries.from_text(weather_text, source=spec.climate),
+            start_day=START_DAY,
+            start_hour=(START_HOUR + spec.zone_h) % 24,
+            seed=int(spec.name[1:]),
+            report_interval_ms=REPORT_INTERVAL_MS,
+            serial_number=f"SN-{spec.name}",
+        )
+        kind = "boiler" if spec.preset == "boiler" else "room"
+        document: dict[str, Any] = {
+            "state_dir": root / spec.name / "state",
+            "cache_dir": root / "cache",
+            "heater": {"id": spec.name, "fleet": FLEET, "kind": kind},
+            "serial": {"port": "/dev/fleet-bench"},
+            "mqtt": {"enabled": True, "url": url},
+            "status": {
+                "socket": root / spec.name / "status.sock",
+                "control_socket": root / spec.name / "control.sock",
+            },
+        }
+        for section, values in AGENT_SETTINGS.items():
+            document[section] = {**document.get(section, {}), **values}
+        document["compute"] = {**document["compute"], "release_after_s": release_after_s}
+        pool = SimulatedKernelPool(
+            CORES, clock=self.clock.now, sleep=self.clock.sleep, cpu_s_per_unit=cpu_s_of
+        )
+        self.agent = Supervisor(
+            AgentConfig.model_validate(document),
+            clocks=self.clock.clocks(),
+            serve_status=False,
+            link=self.heater.link,
+            pool=pool,
+            cpu_sensor=lambda: None,
+            cpu_clock=lambda: SIMULATED_CPU_MHZ,  # not this machine's: /proc/cpuinfo costs
+            turn_s=TURN_S,
+        )
+        self.agent.start()
+
+    def run_until(self, at_s: float) -> None:
+        def reached() -> bool:
+            self.heater.pump()
+            return self.clock.now() >= at_s
+
+        self.agent.run_turns(until=reached)
+
+    def energy_kwh(self) -> tuple[float, float]:
+        loop = self.agent.loop
+        if loop is None:
+            return 0.0, 0.0
+        return loop.parts.energy.total_kwh, loop.parts.energy.wanted_kwh
+
+
+def run_mode(
+    mode: str, heaters: list[HeaterSpec], jobs: list[JobSpec], days: float, url: str
+) -> ModeResult:
+    """One run of the fleet in one mode; the desk runs on the fleet's virtual time."""
+    from boiler_agent.compute.jobs import validate_job
+    from boiler_agent.compute.kernels import run_job
+    from boiler_agent.fleet.dispatcher import FINAL, JobDesk
+    from boiler_agent.fleet.subscriber import FleetSubscriber
+
+    started = time.monotonic()
+    cpu_s_per_unit: dict[str, float] = {}
+    for job in jobs:
+        units = sum(s.units for s in validate_job("mandelbrot", job.params).shards)
+        cpu_s_per_unit[job.job_id] = job.cpu_s / units
+    filler_cpu_s = 600.0
+
+    def cpu_s_of(task: Any) -> float:
+        return cpu_s_per_unit.get(task.job_id, filler_cpu_s)
+
+    desk = JobDesk(FLEET, offer_timeout_s=OFFER_TIMEOUT_S)
+    watcher = FleetSubscriber(url, fleet=FLEET).start()
+    if not watcher.subscribed.wait(30):
+        raise RuntimeError(f"the fleet's subscriber could not subscribe at {url}")
+    refused = 0
+    with tempfile.TemporaryDirectory(prefix=f"bench-fleet-{mode}-") as scratch:
+        fleet = [
+            FleetHeater(spec, Path(scratch), url, RELEASE_AFTER_S[mode], cpu_s_of)
+            for spec in heaters
+        ]
+        pending = sorted(jobs, key=lambda j: j.arrival_s)
+        now = 0.0
+        end = days * DAY_S
+        try:
+            while now < end + DRAIN_S:
+                now += SLICE_S
+                for heater in fleet:
+                    heater.run_until(now)
+                while pending and pending[0].arrival_s <= now:
+                    job = pending.pop(0)
+                    desk.submit("mandelbrot", job.params, job.arrival_s, job.job_id)
+                for message in watcher.take(0.0):
+                    if message.kind == "events" and message.body.get("reason") == "handoff_refused":
+                        refused += 1
+                    desk.handle(message, now)
+                for offer in desk.due(now):
+                    watcher.publish(offer.topic, offer.payload)
+                if now >= end and not pending and desk.finished():
+                    break
+                if int(now) % (6 * 3600) < SLICE_S:
+                    _progress(mode, now, desk)
+            total = sum(h.energy_kwh()[0] for h in fleet)
+            wanted = sum(h.energy_kwh()[1] for h in fleet)
+        finally:
+            for heater in fleet:
+                heater.agent.shutdown()
+            watcher.stop()
+    finished = [j for j in desk.jobs.values() if j.state == "done" and j.finished_s is not None]
+    identical = all(
+        json.loads(json.dumps(run_job("mandelbrot", j.params))) == j.result for j in finished
+    )
+    return ModeResult(
+        completion_h=[((j.finished_s or 0.0) - j.submitted_s) / HOUR_S for j in finished],
+        jobs=len(desk.jobs),
+        done=len(finished),
+        unfinished=sum(1 for j in desk.jobs.values() if j.state not in FINAL),
+        handoffs=sum(j.handoffs for j in desk.jobs.values()),
+        refused_handoffs=refused,
+        identical=identical,
+        total_kwh=total,
+        wanted_kwh=wanted,
+        messages=watcher.received,
+        message_bytes=watcher.received_bytes,
+        heater_hours=len(heaters) * now / HOUR_S,
+        wall_s=time.monotonic() - started,
+        failed=[j.job_id for j in desk.jobs.values() if j.state == "failed"],
+    )
+
+
+def _progress(mode: str, now: float, desk: Any) -> None:
+    counts = desk.counts()
+    print(
+        f"fleet bench [{mode}] day {now / DAY_S:4.2f}: {json.dumps(counts, sort_keys=True)}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _percentile(values: list[float], share: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(share * len(ordered)) - 1))]
+
+
+@contextlib.contextmanager
+def _broker() -> Iterator[str]:
+    from boiler_agent.telemetry.local_broker import LocalBroker
+
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-broker-") as scratch:
+        broker = LocalBroker(workdir=Path(scratch))
+        broker.start()
+        try:
+            yield broker.url
+        finally:
+            broker.stop()
+
+
+def run_seed(seed: int, heaters: int, days: float) -> dict[str, Any]:
+    fleet = heaters_for(heaters)
+    jobs = jobs_for(seed, heaters, days)
+    results: dict[str, ModeResult] = {}
+    with _broker() as url:
+        for mode in ("stay", "follow"):
+            results[mode] = run_mode(mode, fleet, jobs, days, url)
+    stay, follow = results["stay"], results["follow"]
+    return {
+        "seed": seed,
+        "heaters": heaters,
+        "days": days,
+        "jobs": len(jobs),
+        "jobs_done": {"stay": stay.done, "follow": follow.done},
+        "p50_completion_h": {
+            mode: _round(_percentile(r.completion_h, 0.5)) for mode, r in results.items()
+        },
+        "p95_completion_h": {
+            mode: _round(_percentile(r.completion_h, 0.95)) for mode, r in results.items()
+        },
+        "fleet_valorisation": _round(follow.wanted_kwh / follow.total_kwh, 4)
+        if follow.total_kwh > 0
+        else None,
+        "handoffs": follow.handoffs,
+        "handoff_failures": follow.refused_handoffs,
+        "jobs_failed": {"stay": len(stay.failed), "follow": len(follow.failed)},
+        "jobs_unfinished": {"stay": stay.unfinished, "follow": follow.unfinished},
+        "results_identical": stay.identical and follow.identical,
+        "messages_per_heater_hour": _round(follow.messages / follow.heater_hours, 1),
+        "bytes_per_heater_hour": round(follow.message_bytes / follow.heater_hours),
+        "wall_s": {"stay": round(stay.wall_s, 1), "follow": round(follow.wall_s, 1)},
+    }
+
+
+def _round(value: float | None, digits: int = 2) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def run(heaters: int = 4, days: float = 1.0, seeds: int = 1) -> dict[str, Any]:
+    """One seed's figures, or with several the median of each figure over the seeds."""
+    runs = [run_seed(seed, heaters, days) for seed in range(1, seeds + 1)]
+    if len(runs) == 1:
+        return runs[0]
+    summary = _median_of(runs)
+    summary["seeds"] = [r["seed"] for r in runs]
+    summary["runs"] = runs
+    return summary
+
+
+def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    def median(values: list[Any]) -> Any:
+        if all(isinstance(v, bool) for v in values):
+            return all(values)
+        numbers = [v for v in values if isinstance(v, int | float)]
+        return statistics.median(numbers) if numbers else None
+
+    out: dict[str, Any] = {}
+    for key, value in runs[0].items():
+        if isinstance(value, dict):
+            out[key] = {k: median([r[key][k] for r in runs]) for k in value}
+        elif key != "seed":
+            out[key] = median([r[key] for r in runs])
+    return out
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--heaters", type=positive_int, default=4, help="heaters in the fleet (default 4)"
+    )
+    parser.add_argument(
+        "--days", type=float, default=1.0, help="simulated days of job arrivals (default 1)"
+    )
+    parser.add_argument(
+        "--seeds", type=positive_int, default=1, help="seeds 1..S, figures are the median"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON line, no table")
+
+
+def report(args: argparse.Namespace) -> int:
+    from boiler_agent.telemetry.local_broker import find_mosquitto
+
+    if find_mosquitto() is None:
+        print("bench fleet: needs mosquitto (Debian: apt-get install mosquitto)", file=sys.stderr)
+        return 2
+    if not 0 < args.days <= 28:
+        print(f"bench fleet: --days must be in (0, 28], got {args.days}", file=sys.stderr)
+        return 2
+    result = run(heaters=args.heaters, days=args.days, seeds=args.seeds)
+    emit("fleet: jobs stay against jobs follow the heat", result, args.json)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main(DESCRIPTION, add_arguments, report, argv)

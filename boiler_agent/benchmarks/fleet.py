@@ -230,7 +230,13 @@ class FleetHeater:
 
 
 def run_mode(
-    mode: str, heaters: list[HeaterSpec], jobs: list[JobSpec], days: float, url: str
+    mode: str,
+    heaters: list[HeaterSpec],
+    jobs: list[JobSpec],
+    days: float,
+    url: str,
+    *,
+    drain_s: float = DRAIN_S,
 ) -> ModeResult:
     """One run of the fleet in one mode; the desk runs on the fleet's virtual time."""
     from boiler_agent.compute.jobs import validate_job
@@ -262,7 +268,7 @@ def run_mode(
         now = 0.0
         end = days * DAY_S
         try:
-            while now < end + DRAIN_S:
+            while now < end + drain_s:
                 now += SLICE_S
                 for heater in fleet:
                     heater.run_until(now)
@@ -336,13 +342,13 @@ def _broker() -> Iterator[str]:
             broker.stop()
 
 
-def run_seed(seed: int, heaters: int, days: float) -> dict[str, Any]:
+def run_seed(seed: int, heaters: int, days: float, drain_s: float = DRAIN_S) -> dict[str, Any]:
     fleet = heaters_for(heaters)
     jobs = jobs_for(seed, heaters, days)
     results: dict[str, ModeResult] = {}
     with _broker() as url:
         for mode in ("stay", "follow"):
-            results[mode] = run_mode(mode, fleet, jobs, days, url)
+            results[mode] = run_mode(mode, fleet, jobs, days, url, drain_s=drain_s)
     stay, follow = results["stay"], results["follow"]
     return {
         "seed": seed,
@@ -374,9 +380,11 @@ def _round(value: float | None, digits: int = 2) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def run(heaters: int = 4, days: float = 1.0, seeds: int = 1) -> dict[str, Any]:
+def run(
+    heaters: int = 4, days: float = 1.0, seeds: int = 1, drain_s: float = DRAIN_S
+) -> dict[str, Any]:
     """One seed's figures, or with several the median of each figure over the seeds."""
-    runs = [run_seed(seed, heaters, days) for seed in range(1, seeds + 1)]
+    runs = [run_seed(seed, heaters, days, drain_s) for seed in range(1, seeds + 1)]
     if len(runs) == 1:
         return runs[0]
     summary = _median_of(runs)

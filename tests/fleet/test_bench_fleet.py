@@ -1,0 +1,48 @@
+"""The fleet benchmark, small: two real agents, half a day, both modes, every key reported."""
+
+from __future__ import annotations
+
+import pytest
+
+from boiler_agent.benchmarks import fleet
+from boiler_agent.durations import HOUR_S
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+
+def test_the_scenario_is_the_issues_mix_in_two_climates_and_four_zones() -> None:
+    heaters = fleet.heaters_for(20)
+    kinds = [h.preset for h in heaters]
+    assert (kinds.count("room"), kinds.count("office"), kinds.count("boiler")) == (12, 6, 2)
+    assert {h.climate for h in heaters} == set(fleet.CLIMATES)
+    assert {h.zone_h for h in heaters} == {0.0, 1.0, 2.0, 3.0}
+    jobs = fleet.jobs_for(1, 20, 7)
+    assert 150 <= len(jobs) <= 250  # 200 expected
+    assert all(fleet.MIN_JOB_CPU_S <= j.cpu_s <= fleet.MAX_JOB_CPU_S for j in jobs)
+    assert fleet.jobs_for(1, 20, 7) == jobs  # a seed replays its stream
+
+
+def test_a_small_fleet_runs_both_modes_and_reports_every_key() -> None:
+    result = fleet.run(heaters=2, days=0.5, seeds=1, drain_s=12 * HOUR_S)
+    for key in (
+        "heaters",
+        "jobs_done",
+        "p50_completion_h",
+        "p95_completion_h",
+        "fleet_valorisation",
+        "handoffs",
+        "handoff_failures",
+        "results_identical",
+        "messages_per_heater_hour",
+        "bytes_per_heater_hour",
+    ):
+        assert key in result, key
+    assert result["heaters"] == 2
+    for mode in ("stay", "follow"):
+        assert result["jobs_done"][mode] == result["jobs"], result
+        assert result["jobs_failed"][mode] == 0, result
+    assert result["jobs"] >= 1, result
+    assert result["results_identical"] is True
+    assert result["handoff_failures"] == 0
+    assert result["fleet_valorisation"] is not None and result["fleet_valorisation"] >= 0.9
+    assert result["messages_per_heater_hour"] > 0 and result["bytes_per_heater_hour"] > 0

@@ -13,12 +13,12 @@ subscription, re-offers what is released or not taken, and counts each result on
 The scenario (fixed): heaters in the proportions 12 rooms, 6 offices, 2 boilers (the first 20
 heaters are exactly that); alternately in two climates (Greensboro, NC and Sand Point, AK, the
 packaged typical years), in four time zones an hour apart; jobs arrive as a Poisson stream,
-200 per 20 heaters per week (1.43 per heater-day), each a mandelbrot render whose size is drawn
-log-uniform from 10 minutes to 6 hours of one core. The run lasts --days after the start (the
-rooms' and offices' 07:00 warm-ups are in it), then at most one more day to let the jobs
-still held finish. It runs twice on the same seed: jobs stay where taken (release after 0 s:
-never) and jobs follow the heat (`compute.release_after_s` = 600 s), and reports per mode and
-side by side:
+200 per 20 heaters per week (1.43 per heater-day), each a Monte Carlo option price (31
+checkpointed units in one shard) whose size is drawn log-uniform from 10 minutes to 6 hours of
+one core. The run lasts --days after the start (the rooms' and offices' 07:00 warm-ups are in
+it), then at most one more day to let the jobs still held finish. It runs twice on the same
+seed: jobs stay where taken (release after 0 s: never) and jobs follow the heat
+(`compute.release_after_s` = 600 s), and reports per mode and side by side:
 
   heaters                  heaters in the fleet
   jobs                     jobs submitted
@@ -77,10 +77,17 @@ START_HOUR = 0.0  # local midnight of the first zone: the first night, then the 
 SLICE_S = 30.0  # virtual seconds each heater runs before the next one's turn
 DRAIN_S = DAY_S  # after the last day, how long the jobs still held may take to finish
 RELEASE_AFTER_S = {"stay": 0.0, "follow": 600.0}
-OFFER_TIMEOUT_S = 120.0
-# What the kernel computes for each job: small renders, so a week of jobs costs seconds of real
-# compute; their CPU cost is what the pool charges per unit, not what numba spends.
-RENDER = {"width": 192, "height": 64, "center_re": -0.5, "center_im": 0.0, "zoom": 1.0}
+# Offers nobody answered go again after this long (a fleet's default is 60 s); on the fleet's
+# fast clock the statuses take a few slices of real time to come back.
+OFFER_TIMEOUT_S = 600.0
+OFFER_SETTLE_S = 0.02  # real seconds for an offer to reach the heaters before they turn
+# What the kernel computes for each job: a Monte Carlo option price of 31 units in one shard
+# (a job runs on one core, as sized), checkpointed between units, so a hand-off carries its
+# progress; a week of jobs costs seconds of real compute: the CPU cost is what the pool charges
+# per unit, not what numba spends.
+KERNEL = "option_mc"
+OPTION = {"spot": 100.0, "rate": 0.02, "volatility": 0.25, "maturity": 1.0, "steps": 8}
+PATHS = 1_000_000
 # Cheaper periods than a heater's (the loop's cost per plant second is what bounds the fleet):
 # the power loop every 9 s (a heater: 1 s), the control period 30 plant seconds; the lease
 # (10 s, the most the MCU grants) outlasts a power period.
@@ -135,7 +142,12 @@ def jobs_for(seed: int, heaters: int, days: float) -> list[JobSpec]:
     at = rng.expovariate(rate_per_s)
     while at < days * DAY_S:
         cpu_s = math.exp(rng.uniform(math.log(MIN_JOB_CPU_S), math.log(MAX_JOB_CPU_S)))
-        params = {**RENDER, "max_iter": rng.choice((16, 24, 32))}
+        params = {
+            **OPTION,
+            "strike": rng.choice((95.0, 100.0, 105.0)),
+            "paths": PATHS,
+            "seed": rng.randrange(1, 1_000_000),
+        }
         jobs.append(JobSpec(f"s{seed}-j{len(jobs):03d}", at, params, cpu_s))
         at += rng.expovariate(rate_per_s)
     return jobs
@@ -163,17 +175,23 @@ class FleetHeater:
     """One agent on its own virtual clock, with its heater and its computing pool."""
 
     def __init__(
-        self, spec: HeaterSpec, root: Path, url: str, release_after_s: float, cpu_s_of: Any
+        self,
+        spec: HeaterSpec,
+        root: Path,
+        url: str,
+        release_after_s: float,
+        cpu_s_of: Any,
+        *,
+        overrides: dict[str, dict[str, Any]] | None = None,
     ) -> None:
-        from boiler_agent.compute.simulated_kernel_pool import SimulatedKernelPool
         from boiler_agent.config import AgentConfig
         from boiler_agent.daemon.clocks import VirtualClock
-        from boiler_agent.daemon.supervisor import Supervisor
         from firmware_bridge.simulator.in_process import InProcessHeater
         from heater_physics.weather import WeatherSeries
 
         self.spec = spec
         self.clock = VirtualClock()
+        self.cpu_s_of = cpu_s_of
         weather_text = (resources.files("heater_physics") / "data" / spec.climate).read_text()
         self.heater = InProcessHeater(
             spec.preset,
@@ -200,20 +218,44 @@ class FleetHeater:
         for section, values in AGENT_SETTINGS.items():
             document[section] = {**document.get(section, {}), **values}
         document["compute"] = {**document["compute"], "release_after_s": release_after_s}
+        for section, values in (overrides or {}).items():
+            document[section] = {**document.get(section, {}), **values}
+        self.config = AgentConfig.model_validate(document)
+        self.boots = 0
+        self.agent = self._start()
+
+    def _start(self) -> Any:
+        from boiler_agent.compute.simulated_kernel_pool import SimulatedKernelPool
+        from boiler_agent.daemon.supervisor import Supervisor
+
         pool = SimulatedKernelPool(
-            CORES, clock=self.clock.now, sleep=self.clock.sleep, cpu_s_per_unit=cpu_s_of
+            CORES, clock=self.clock.now, sleep=self.clock.sleep, cpu_s_per_unit=self.cpu_s_of
         )
-        self.agent = Supervisor(
-            AgentConfig.model_validate(document),
+        agent = Supervisor(
+            self.config,
             clocks=self.clock.clocks(),
             serve_status=False,
-            link=self.heater.link,
+            link=self.heater.new_link() if self.boots else self.heater.link,
             pool=pool,
             cpu_sensor=lambda: None,
             cpu_clock=lambda: SIMULATED_CPU_MHZ,  # not this machine's: /proc/cpuinfo costs
             turn_s=TURN_S,
         )
-        self.agent.start()
+        agent.start()
+        self.boots += 1
+        return agent
+
+    def kill(self) -> None:
+        """What kill -9 leaves: no checkpoint, no release, no goodbye (the broker's will)."""
+        self.agent.abandon()
+
+    def restart(self) -> None:
+        """Started again on the same state directory, as systemd would."""
+        self.agent = self._start()
+
+    def wants_heat(self, yes: bool) -> None:
+        """The occupant turns the knob far up or far down."""
+        self.heater.world.turn_knob(26.0 if yes else 5.0)
 
     def run_until(self, at_s: float) -> None:
         def reached() -> bool:
@@ -247,7 +289,7 @@ def run_mode(
     started = time.monotonic()
     cpu_s_per_unit: dict[str, float] = {}
     for job in jobs:
-        units = sum(s.units for s in validate_job("mandelbrot", job.params).shards)
+        units = sum(s.units for s in validate_job(KERNEL, job.params).shards)
         cpu_s_per_unit[job.job_id] = job.cpu_s / units
     filler_cpu_s = 600.0
 
@@ -274,13 +316,12 @@ def run_mode(
                     heater.run_until(now)
                 while pending and pending[0].arrival_s <= now:
                     job = pending.pop(0)
-                    desk.submit("mandelbrot", job.params, job.arrival_s, job.job_id)
+                    desk.submit(KERNEL, job.params, job.arrival_s, job.job_id)
                 for message in watcher.take(0.0):
                     if message.kind == "events" and message.body.get("reason") == "handoff_refused":
                         refused += 1
                     desk.handle(message, now)
-                for offer in desk.due(now):
-                    watcher.publish(offer.topic, offer.payload)
+                offer_due(desk, watcher, now)
                 if now >= end and not pending and desk.finished():
                     break
                 if int(now) % (6 * 3600) < SLICE_S:
@@ -292,9 +333,7 @@ def run_mode(
                 heater.agent.shutdown()
             watcher.stop()
     finished = [j for j in desk.jobs.values() if j.state == "done" and j.finished_s is not None]
-    identical = all(
-        json.loads(json.dumps(run_job("mandelbrot", j.params))) == j.result for j in finished
-    )
+    identical = all(json.loads(json.dumps(run_job(KERNEL, j.params))) == j.result for j in finished)
     return ModeResult(
         completion_h=[((j.finished_s or 0.0) - j.submitted_s) / HOUR_S for j in finished],
         jobs=len(desk.jobs),
@@ -311,6 +350,17 @@ def run_mode(
         wall_s=time.monotonic() - started,
         failed=[j.job_id for j in desk.jobs.values() if j.state == "failed"],
     )
+
+
+def offer_due(desk: Any, watcher: Any, now: float) -> None:
+    """Publish what the desk offers now, and give the broker a moment of real time to carry
+    it: the fleet's clock runs thousands of times faster than the messages, and an offer still
+    in flight when its timeout comes round is offered again, to a second heater."""
+    offers = desk.due(now)
+    for offer in offers:
+        watcher.publish(offer.topic, offer.payload)
+    if offers:
+        time.sleep(OFFER_SETTLE_S)
 
 
 def _progress(mode: str, now: float, desk: Any) -> None:

@@ -93,7 +93,9 @@ class DutyCycler:
         tick in every period: the same share, in longer, rarer pulses."""
         last, self._last_tick_s = self._last_tick_s, now_s
         tick_s = now_s - last if last is not None else 0.0
-        if 0.0 < self.duty < 1.0 and tick_s > 0.0 and self.duty * self.period_s < tick_s:
+        if tick_s <= 0.0:  # a second tick at the same time: the period in force stands
+            return self.period_in_force_s
+        if 0.0 < self.duty < 1.0 and self.duty * self.period_s < tick_s:
             self.period_in_force_s = tick_s / self.duty
         else:
             self.period_in_force_s = self.period_s

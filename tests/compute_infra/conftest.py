@@ -14,7 +14,14 @@ from boiler_agent.compute.store import JobStore
 
 @pytest.fixture(scope="session")
 def numba_cache(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return str(tmp_path_factory.mktemp("numba-cache"))
+    """One cache for the whole run, shared by pytest-xdist's workers (their base temp
+    directories share a parent): each kernel is compiled once, not once per worker. numba
+    writes its cache files whole (a temporary file renamed), so concurrent workers are safe."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if base.name.startswith("popen-gw") else base
+    path = shared / "numba-cache"
+    path.mkdir(exist_ok=True)
+    return str(path)
 
 
 SchedulerFactory = Callable[..., JobScheduler]

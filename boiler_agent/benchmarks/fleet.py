@@ -36,6 +36,8 @@ seed: jobs stay where taken (release after 0 s: never) and jobs follow the heat
   results_identical        every result equal to the kernel's clean run (both modes)
   messages_per_heater_hour what the heaters published, per heater and simulated hour (follow)
   bytes_per_heater_hour    topic and payload bytes of the same
+  heater_cpu_s_per_hour    this process's CPU seconds per heater and simulated hour (follow)
+  broker_cpu_share         Mosquitto's CPU seconds per wall second while the fleet ran (follow)
 
 With --seeds S the figures are the median over seeds 1..S (the documented run is 20 heaters, a
 week, 3 seeds: `boiler-agent bench fleet --heaters 20 --days 7 --seeds 3 --json`).
@@ -168,6 +170,8 @@ class ModeResult:
     message_bytes: int
     heater_hours: float
     wall_s: float
+    cpu_s: float  # this process: every heater, the desk and the subscriber
+    broker_cpu_s: float
     failed: list[str] = field(default_factory=list)
 
 
@@ -279,6 +283,7 @@ def run_mode(
     url: str,
     *,
     drain_s: float = DRAIN_S,
+    broker_pid: int | None = None,
 ) -> ModeResult:
     """One run of the fleet in one mode; the desk runs on the fleet's virtual time."""
     from boiler_agent.compute.jobs import validate_job
@@ -287,6 +292,8 @@ def run_mode(
     from boiler_agent.fleet.subscriber import FleetSubscriber
 
     started = time.monotonic()
+    cpu_started = time.process_time()
+    broker_started = _cpu_of(broker_pid)
     cpu_s_per_unit: dict[str, float] = {}
     for job in jobs:
         units = sum(s.units for s in validate_job(KERNEL, job.params).shards)
@@ -348,8 +355,23 @@ def run_mode(
         message_bytes=watcher.received_bytes,
         heater_hours=len(heaters) * now / HOUR_S,
         wall_s=time.monotonic() - started,
+        cpu_s=time.process_time() - cpu_started,
+        broker_cpu_s=_cpu_of(broker_pid) - broker_started,
         failed=[j.job_id for j in desk.jobs.values() if j.state == "failed"],
     )
+
+
+def _cpu_of(pid: int | None) -> float:
+    """CPU seconds (user + system) a process has used; 0 when there is none to measure."""
+    if pid is None:
+        return 0.0
+    import psutil
+
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
 
 
 def offer_due(desk: Any, watcher: Any, now: float) -> None:
@@ -380,14 +402,14 @@ def _percentile(values: list[float], share: float) -> float | None:
 
 
 @contextlib.contextmanager
-def _broker() -> Iterator[str]:
+def _broker() -> Iterator[tuple[str, int | None]]:
     from boiler_agent.telemetry.local_broker import LocalBroker
 
     with tempfile.TemporaryDirectory(prefix="bench-fleet-broker-") as scratch:
         broker = LocalBroker(workdir=Path(scratch))
         broker.start()
         try:
-            yield broker.url
+            yield broker.url, broker.pid
         finally:
             broker.stop()
 
@@ -396,9 +418,9 @@ def run_seed(seed: int, heaters: int, days: float, drain_s: float = DRAIN_S) -> 
     fleet = heaters_for(heaters)
     jobs = jobs_for(seed, heaters, days)
     results: dict[str, ModeResult] = {}
-    with _broker() as url:
+    with _broker() as (url, pid):
         for mode in ("stay", "follow"):
-            results[mode] = run_mode(mode, fleet, jobs, days, url, drain_s=drain_s)
+            results[mode] = run_mode(mode, fleet, jobs, days, url, drain_s=drain_s, broker_pid=pid)
     stay, follow = results["stay"], results["follow"]
     return {
         "seed": seed,
@@ -423,6 +445,10 @@ def run_seed(seed: int, heaters: int, days: float, drain_s: float = DRAIN_S) -> 
         "messages_per_heater_hour": _round(follow.messages / follow.heater_hours, 1),
         "bytes_per_heater_hour": round(follow.message_bytes / follow.heater_hours),
         "wall_s": {"stay": round(stay.wall_s, 1), "follow": round(follow.wall_s, 1)},
+        # CPU per heater and simulated hour (agent, heater simulation, kernel), and the broker's
+        # share of one core while the fleet ran (follow).
+        "heater_cpu_s_per_hour": _round(follow.cpu_s / follow.heater_hours, 3),
+        "broker_cpu_share": _round(follow.broker_cpu_s / follow.wall_s, 4),
     }
 
 

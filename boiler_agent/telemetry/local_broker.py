@@ -127,6 +127,11 @@ class LocalBroker:
         )
 
     @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs (for measuring its CPU)."""
+        return self._process.pid if self.running and self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

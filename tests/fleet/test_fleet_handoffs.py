@@ -1,9 +1,11 @@
 """Three real agents (in-process, simulated 2-core pools computing the real kernel) and a real
 Mosquitto: a fleet job follows the heat from heater to heater, and a heater killed while it
-holds a handed-off job loses nothing and gets its result counted once."""
+holds a handed-off job loses nothing and gets its result counted once, and a checkpoint
+corrupted on its way between two heaters is refused (the job restarts and ends identical)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -67,6 +69,7 @@ class Fleet:
         self.results: list[tuple[str | None, Any]] = []
         self.refused = 0
         self.h002_statuses: list[str] = []
+        self.in_flight: Callable[[dict[str, Any]], None] | None = None
 
     def turn(self) -> None:
         self.now += SLICE_S
@@ -85,6 +88,9 @@ class Fleet:
             if message.kind == "events" and message.body.get("reason") == "handoff_refused":
                 self.refused += 1
             self.desk.handle(message, self.now)
+        for job in self.desk.jobs.values():
+            if job.state == "released" and job.checkpoint is not None and self.in_flight:
+                self.in_flight(job.checkpoint)  # what the broker carries next, changed
         offer_due(self.desk, self.watcher, self.now)
 
     def until(self, what: str, done: Callable[[], bool], job: FleetJob) -> None:
@@ -185,3 +191,31 @@ def test_a_heater_killed_holding_a_handed_off_job_loses_nothing_and_counts_once(
     assert all(result == _expected() for _, result in fleet.results), fleet.results
     assert job.state == "done" and job.result == _expected()
     assert job.heaters[-1] == "h003"
+
+
+def test_a_checkpoint_corrupted_in_flight_is_refused_and_the_job_restarts_identical(
+    make_fleet: Callable[[list[str]], Fleet],
+) -> None:
+    fleet = make_fleet(["h001", "h002"])
+    corrupted: list[int] = []
+
+    def flip_a_byte(bundle: dict[str, Any]) -> None:
+        if corrupted:
+            return
+        shard = bundle["shards"][0]
+        packed = bytearray(base64.b64decode(shard["data"]))
+        packed[len(packed) // 2] ^= 0x01
+        shard["data"] = base64.b64encode(bytes(packed)).decode("ascii")
+        corrupted.append(shard["idx"])
+
+    fleet.in_flight = flip_a_byte
+    fleet.wants_heat("h001")
+    job = fleet.desk.submit(KERNEL, PARAMS, fleet.now, "job-corrupt")
+    fleet.until("h001 running it", _running_on(job, "h001", 0.1), job)
+    fleet.wants_heat("h002")
+    fleet.until("h002 running it", lambda: job.heater == "h002", job)
+    assert corrupted, "the bundle was never offered again"
+    fleet.until("the refusal", lambda: fleet.refused >= 1, job)
+    fleet.until("the result", lambda: job.state == "done", job)
+    assert fleet.refused == 1
+    assert job.result == _expected(), "restarted from zero, the result is still a clean run's"

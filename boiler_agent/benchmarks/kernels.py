@@ -41,9 +41,7 @@ sides), and fraction_of_dgemm (kernel GFLOP/s / dgemm GFLOP/s) for heat2d ({FLOP
 flops per point; the default grid fits in L1/L2) and linsolve (LU + solves + residual).
 option_mc also has speedup_vs_numpy_generator: NumPy's own Philox + ziggurat (other draws).
 Targets: option_mc >= 1.5x NumPy; heat2d >= 10x NumPy and >= 40 % of dgemm. Exits 1 if a
-kernel's result disagrees with its NumPy reference (agrees_with_numpy: mandelbrot bit for bit;
-heat2d, whose kernel fuses its multiply-adds, within reference.HEAT2D_RTOL; option_mc and
-linsolve within 1e-9 relative).
+kernel's result disagrees with its NumPy reference.
 """
 
 

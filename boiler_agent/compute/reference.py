@@ -4,8 +4,7 @@ No numba here. Each `<kernel>_numpy(params)` and `<kernel>_python(params)` retur
 result keys as the kernel. They draw the same random numbers (Philox4x32-10, written again
 below) and evaluate the same expressions in the same order, so where libm is used throughout
 (plain Python) results agree bit for bit; NumPy's own SIMD exp and pairwise sums may differ in
-the last bits, and its LAPACK solve differs from the kernel's blocked one to rounding. heat2d's
-kernel fuses its multiply-adds, so it agrees with both within HEAT2D_RTOL.
+the last bits, and its LAPACK solve differs from the kernel's blocked one to rounding.
 """
 
 from __future__ import annotations

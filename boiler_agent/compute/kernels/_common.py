@@ -37,14 +37,6 @@ def jit(function: F) -> F:
     return cast(F, numba.njit(cache=True)(function))
 
 
-def jit_fma(function: F) -> F:
-    """As `jit`, with `a * b + c` contracted into fused multiply-adds where the CPU has them.
-
-    One rounding instead of two: results differ from unfused code (NumPy's) in the last bits,
-    but not from run to run on one machine (the same compiled code, whatever the chunking)."""
-    return cast(F, numba.njit(cache=True, fastmath={"contract"})(function))
-
-
 def jit_inline(function: F) -> F:
     """As `jit`, and inlined into its callers (small helpers in hot loops)."""
     return cast(F, numba.njit(cache=True, inline="always")(function))

@@ -1,12 +1,8 @@
 """2-D heat diffusion, Jacobi 5-point stencil: the numba kernel, one sweep per work unit.
 
-Every sweep evaluates u' = c + alpha * ((((n + s) + w) + e) - 4 c) in this order, with the two
-multiply-adds fused where the CPU has FMA (`jit_fma`): 7 % more points a second on this
-project's machine, which brings the stencil past 40 % of one-thread dgemm. So results agree with
-the NumPy reference within `reference.HEAT2D_RTOL`, not bit for bit; they stay bit-identical
-across chunk sizes, worker counts and preemptions on one machine (one compiled code). A job
-handed off between heaters of which one lacks FMA would mix the two roundings: every x86-64 CPU
-since 2013-2015 (Haswell, Zen) has it. Two buffers alternate; sweep k reads buffer k % 2.
+Every sweep evaluates u' = c + alpha * ((((n + s) + w) + e) - 4 c) in exactly this order, with no
+fused multiply-add (numba does not contract without fastmath), so the NumPy reference that
+writes the same expression gives the same bits. Two buffers alternate; sweep k reads buffer k % 2.
 """
 
 from __future__ import annotations
@@ -19,13 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from boiler_agent.compute.kernel_api import Shard, State
-from boiler_agent.compute.kernels._common import (
-    jit,
-    jit_fma,
-    philox_words,
-    seed_key,
-    unit_float,
-)
+from boiler_agent.compute.kernels._common import jit, philox_words, seed_key, unit_float
 from boiler_agent.compute.specs._common import check_state, exact_sum
 from boiler_agent.compute.specs.heat2d import Heat2dParams
 
@@ -34,7 +24,7 @@ HOT_SPOT_FRACTION = 16  # the hot square's half side is 1/16 of the shorter side
 RANDOM_DOMAIN = np.uint64(3)  # Philox counter word 3: which use of the seed this is
 
 
-@jit_fma
+@jit
 def _sweep(u: Array, v: Array, alpha: float) -> None:
     """One Jacobi sweep from u into v; edges of v are left as they are (Dirichlet)."""
     nx, ny = u.shape
@@ -46,7 +36,7 @@ def _sweep(u: Array, v: Array, alpha: float) -> None:
             out[j] = c + alpha * ((((up[j] + down[j]) + row[j - 1]) + row[j + 1]) - 4.0 * c)
 
 
-@jit_fma
+@jit
 def _sweeps(a: Array, b: Array, alpha: float, start: int, count: int) -> None:
     for k in range(start, start + count):
         if k % 2 == 0:

@@ -55,7 +55,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -104,6 +104,7 @@ AGENT_SETTINGS: dict[str, dict[str, Any]] = {
 REPORT_INTERVAL_MS = 1000
 # One turn of the loop per power period (a heater: ten); duty windows stretch to span a turn.
 TURN_S = 9.0
+FILLER_CPU_S_PER_UNIT = 600.0  # the filler computes rarely: its heat is what matters
 SIMULATED_CPU_MHZ = 2400.0
 
 
@@ -226,6 +227,7 @@ class FleetHeater:
             document[section] = {**document.get(section, {}), **values}
         self.config = AgentConfig.model_validate(document)
         self.boots = 0
+        self.alive = True
         self.agent = self._start()
 
     def _start(self) -> Any:
@@ -252,16 +254,23 @@ class FleetHeater:
     def kill(self) -> None:
         """What kill -9 leaves: no checkpoint, no release, no goodbye (the broker's will)."""
         self.agent.abandon()
+        self.alive = False
 
     def restart(self) -> None:
         """Started again on the same state directory, as systemd would."""
         self.agent = self._start()
+        self.alive = True
 
     def wants_heat(self, yes: bool) -> None:
         """The occupant turns the knob far up or far down."""
         self.heater.world.turn_knob(26.0 if yes else 5.0)
 
     def run_until(self, at_s: float) -> None:
+        """Run the agent to `at_s` on its clock; a killed one's clock runs on, as the world's."""
+        if not self.alive:
+            self.clock.sleep(max(0.0, at_s - self.clock.now()))
+            return
+
         def reached() -> bool:
             self.heater.pump()
             return self.clock.now() >= at_s
@@ -273,6 +282,43 @@ class FleetHeater:
         if loop is None:
             return 0.0, 0.0
         return loop.parts.energy.total_kwh, loop.parts.energy.wanted_kwh
+
+
+class FleetRig:
+    """Heaters, the job desk and the fleet's subscriber, turned together on the fleet's clock.
+
+    Each turn runs every heater to the fleet's time, hands what the broker brought to the desk
+    (counting refused hand-offs), and publishes the offers due. `on_message` sees every message
+    first; `before_offers` runs just before the offers go (a test changes one in flight).
+    """
+
+    def __init__(self, heaters: list[FleetHeater], desk: Any, watcher: Any) -> None:
+        self.heaters = heaters
+        self.desk = desk
+        self.watcher = watcher
+        self.now = 0.0
+        self.refused_handoffs = 0
+        self.on_message: Callable[[Any], None] | None = None
+        self.before_offers: Callable[[], None] | None = None
+
+    def turn(self, slice_s: float = SLICE_S) -> None:
+        self.now += slice_s
+        for heater in self.heaters:
+            heater.run_until(self.now)
+        for message in self.watcher.take(0.0):
+            if message.kind == "events" and message.body.get("reason") == "handoff_refused":
+                self.refused_handoffs += 1
+            if self.on_message is not None:
+                self.on_message(message)
+            self.desk.handle(message, self.now)
+        if self.before_offers is not None:
+            self.before_offers()
+        offer_due(self.desk, self.watcher, self.now)
+
+    def close(self) -> None:
+        for heater in self.heaters:
+            heater.agent.shutdown()
+        self.watcher.stop()
 
 
 def run_mode(
@@ -298,47 +344,39 @@ def run_mode(
     for job in jobs:
         units = sum(s.units for s in validate_job(KERNEL, job.params).shards)
         cpu_s_per_unit[job.job_id] = job.cpu_s / units
-    filler_cpu_s = 600.0
 
     def cpu_s_of(task: Any) -> float:
-        return cpu_s_per_unit.get(task.job_id, filler_cpu_s)
+        return cpu_s_per_unit.get(task.job_id, FILLER_CPU_S_PER_UNIT)
 
     desk = JobDesk(FLEET, offer_timeout_s=OFFER_TIMEOUT_S)
     watcher = FleetSubscriber(url, fleet=FLEET).start()
     if not watcher.subscribed.wait(30):
         raise RuntimeError(f"the fleet's subscriber could not subscribe at {url}")
-    refused = 0
     with tempfile.TemporaryDirectory(prefix=f"bench-fleet-{mode}-") as scratch:
-        fleet = [
-            FleetHeater(spec, Path(scratch), url, RELEASE_AFTER_S[mode], cpu_s_of)
-            for spec in heaters
-        ]
+        rig = FleetRig(
+            [
+                FleetHeater(spec, Path(scratch), url, RELEASE_AFTER_S[mode], cpu_s_of)
+                for spec in heaters
+            ],
+            desk,
+            watcher,
+        )
         pending = sorted(jobs, key=lambda j: j.arrival_s)
-        now = 0.0
         end = days * DAY_S
         try:
-            while now < end + drain_s:
-                now += SLICE_S
-                for heater in fleet:
-                    heater.run_until(now)
-                while pending and pending[0].arrival_s <= now:
+            while rig.now < end + drain_s:
+                rig.turn()
+                while pending and pending[0].arrival_s <= rig.now:
                     job = pending.pop(0)
                     desk.submit(KERNEL, job.params, job.arrival_s, job.job_id)
-                for message in watcher.take(0.0):
-                    if message.kind == "events" and message.body.get("reason") == "handoff_refused":
-                        refused += 1
-                    desk.handle(message, now)
-                offer_due(desk, watcher, now)
-                if now >= end and not pending and desk.finished():
+                if rig.now >= end and not pending and desk.finished():
                     break
-                if int(now) % (6 * 3600) < SLICE_S:
-                    _progress(mode, now, desk)
-            total = sum(h.energy_kwh()[0] for h in fleet)
-            wanted = sum(h.energy_kwh()[1] for h in fleet)
+                if int(rig.now) % (6 * 3600) < SLICE_S:
+                    _progress(mode, rig.now, desk)
+            total = sum(h.energy_kwh()[0] for h in rig.heaters)
+            wanted = sum(h.energy_kwh()[1] for h in rig.heaters)
         finally:
-            for heater in fleet:
-                heater.agent.shutdown()
-            watcher.stop()
+            rig.close()
     finished = [j for j in desk.jobs.values() if j.state == "done" and j.finished_s is not None]
     identical = all(json.loads(json.dumps(run_job(KERNEL, j.params))) == j.result for j in finished)
     return ModeResult(
@@ -347,13 +385,13 @@ def run_mode(
         done=len(finished),
         unfinished=sum(1 for j in desk.jobs.values() if j.state not in FINAL),
         handoffs=sum(j.handoffs for j in desk.jobs.values()),
-        refused_handoffs=refused,
+        refused_handoffs=rig.refused_handoffs,
         identical=identical,
         total_kwh=total,
         wanted_kwh=wanted,
         messages=watcher.received,
         message_bytes=watcher.received_bytes,
-        heater_hours=len(heaters) * now / HOUR_S,
+        heater_hours=len(heaters) * rig.now / HOUR_S,
         wall_s=time.monotonic() - started,
         cpu_s=time.process_time() - cpu_started,
         broker_cpu_s=_cpu_of(broker_pid) - broker_started,

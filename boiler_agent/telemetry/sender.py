@@ -55,7 +55,7 @@ class OutboxSender:
         self._in_flight: dict[int, OutboxMessage] = {}  # paho mid -> row; sender thread only
         # Rows the broker acknowledged that the outbox could not yet delete (a full disk):
         # deleted at the next step that can write, so they are not sent again.
-        self._unacked_rows: list[int] = []
+        self._acked_undeleted: list[int] = []
         self._after: dict[int, int] = {}  # priority -> highest row id handed out
         self._thread: threading.Thread | None = None
         self._storage = Outage(f"MQTT sender: outbox {outbox.path}", log)
@@ -112,7 +112,7 @@ class OutboxSender:
             # (receivers de-duplicate by msg_id); a traceback here would say nothing more.
             log.warning(
                 "MQTT: %d acknowledged messages stay in the outbox: %s",
-                len(self._unacked_rows),
+                len(self._acked_undeleted),
                 error,
             )
 
@@ -133,10 +133,10 @@ class OutboxSender:
                 log.warning("MQTT: broker refused a message on %s: %s", row.topic, reason.getName())
             else:
                 self._stats.acked += 1
-        if done or self._unacked_rows:
-            self._unacked_rows.extend(done)
-            self._outbox.ack(self._unacked_rows)
-            self._unacked_rows = []
+        if done or self._acked_undeleted:
+            self._acked_undeleted.extend(done)
+            self._outbox.ack(self._acked_undeleted)
+            self._acked_undeleted = []
 
     def _count_refusal(self, name: str) -> None:
         self._stats.refused += 1

@@ -16,17 +16,19 @@ import pytest
 
 from boiler_agent.benchmarks.fleet import (
     CLIMATES,
+    FILLER_CPU_S_PER_UNIT,
     KERNEL,
     OFFER_TIMEOUT_S,
     OPTION,
     PATHS,
     FleetHeater,
+    FleetRig,
     HeaterSpec,
-    offer_due,
 )
 from boiler_agent.compute.jobs import validate_job
 from boiler_agent.compute.kernels import run_job
 from boiler_agent.fleet.dispatcher import FleetJob, JobDesk
+from boiler_agent.fleet.messages import FleetMessage
 from boiler_agent.fleet.subscriber import FleetSubscriber
 from boiler_agent.telemetry.local_broker import LocalBroker
 
@@ -35,22 +37,21 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 RELEASE_AFTER_S = 120.0
 JOB_CPU_S = 4 * 3600.0  # four hours of one core: two hours of a heater's two cores
 PARAMS = {**OPTION, "strike": 100.0, "paths": PATHS, "seed": 7}
-SLICE_S = 30.0
 REAL_DEADLINE_S = 150.0
 
 
 class Fleet:
-    """Heaters, the desk and the fleet's subscriber, turned together on the fleet's time."""
+    """The benchmark's rig with three rooms, a job of known size, and what a test watches."""
 
     def __init__(self, root: Path, url: str, names: list[str]) -> None:
         units = sum(s.units for s in validate_job(KERNEL, PARAMS).shards)
         per_unit = JOB_CPU_S / units
 
         def cpu_s_of(task: Any) -> float:
-            return per_unit if task.job_id.startswith("job") else 600.0
+            return per_unit if task.job_id.startswith("job") else FILLER_CPU_S_PER_UNIT
 
-        self.heaters = {
-            name: FleetHeater(
+        heaters = [
+            FleetHeater(
                 HeaterSpec(name, "room", CLIMATES[0], 12.0),
                 root,
                 url,
@@ -61,37 +62,30 @@ class Fleet:
                 overrides={"mqtt": {"will_delay_s": 0}},
             )
             for name in names
-        }
+        ]
+        self.heaters = {heater.spec.name: heater for heater in heaters}
         self.desk = JobDesk("bench", offer_timeout_s=OFFER_TIMEOUT_S, offline_grace_s=120.0)
-        self.watcher = FleetSubscriber(url, fleet="bench").start()
-        assert self.watcher.subscribed.wait(30)
-        self.now = 0.0
+        watcher = FleetSubscriber(url, fleet="bench").start()
+        assert watcher.subscribed.wait(30)
+        self.rig = FleetRig(heaters, self.desk, watcher)
+        self.rig.on_message = self._watch
         self.results: list[tuple[str | None, Any]] = []
-        self.refused = 0
         self.h002_statuses: list[str] = []
-        self.in_flight: Callable[[dict[str, Any]], None] | None = None
 
-    def turn(self) -> None:
-        self.now += SLICE_S
-        for heater in self.heaters.values():
-            if heater.agent.loop is not None and heater.agent.loop.state != "stopped":
-                heater.run_until(self.now)
-            else:  # killed: its clock still runs, as the world's does
-                heater.clock.sleep(max(0.0, self.now - heater.clock.now()))
-        for message in self.watcher.take(0.0):
-            if message.kind == "job_result":
-                self.results.append((message.heater, message.body.get("result")))
-                if message.heater == "h002":
-                    self.h002_statuses.append("done")
-            if message.kind == "job_status" and message.heater == "h002":
-                self.h002_statuses.append(str(message.body.get("state")))
-            if message.kind == "events" and message.body.get("reason") == "handoff_refused":
-                self.refused += 1
-            self.desk.handle(message, self.now)
-        for job in self.desk.jobs.values():
-            if job.state == "released" and job.checkpoint is not None and self.in_flight:
-                self.in_flight(job.checkpoint)  # what the broker carries next, changed
-        offer_due(self.desk, self.watcher, self.now)
+    def _watch(self, message: FleetMessage) -> None:
+        if message.kind == "job_result":
+            self.results.append((message.heater, message.body.get("result")))
+        if message.heater == "h002" and message.kind in ("job_status", "job_result"):
+            done = message.kind == "job_result"
+            self.h002_statuses.append("done" if done else str(message.body.get("state")))
+
+    @property
+    def now(self) -> float:
+        return self.rig.now
+
+    @property
+    def refused(self) -> int:
+        return self.rig.refused_handoffs
 
     def until(self, what: str, done: Callable[[], bool], job: FleetJob) -> None:
         deadline = time.monotonic() + REAL_DEADLINE_S
@@ -100,16 +94,20 @@ class Fleet:
             assert job.state != "done" or what == "the result" or "h002's copy" in what, (
                 f"the job ended before {what}: {job.as_dict()}"
             )
-            self.turn()
+            self.rig.turn()
 
     def wants_heat(self, *names: str) -> None:
         for name, heater in self.heaters.items():
             heater.wants_heat(name in names)
 
-    def close(self) -> None:
-        for heater in self.heaters.values():
-            heater.agent.shutdown()
-        self.watcher.stop()
+    def handed_to_h002(self, job_id: str) -> FleetJob:
+        """A job taken by h001, which then stops wanting heat: h002, which wants it, runs it."""
+        self.wants_heat("h001")
+        job = self.desk.submit(KERNEL, PARAMS, self.now, job_id)
+        self.until("h001 running it", _running_on(job, "h001", 0.1), job)
+        self.wants_heat("h002")
+        self.until("h002 running it", _running_on(job, "h002", 0.1), job)
+        return job
 
 
 @pytest.fixture
@@ -123,7 +121,7 @@ def make_fleet(tmp_path: Path, broker: LocalBroker) -> Iterator[Callable[[list[s
 
     yield make
     for fleet in made:
-        fleet.close()
+        fleet.rig.close()
 
 
 def _expected() -> Any:
@@ -140,11 +138,7 @@ def test_a_job_follows_the_heat_across_three_heaters_and_ends_identical(
     make_fleet: Callable[[list[str]], Fleet],
 ) -> None:
     fleet = make_fleet(["h001", "h002", "h003"])
-    fleet.wants_heat("h001")
-    job = fleet.desk.submit(KERNEL, PARAMS, fleet.now, "job-follow")
-    fleet.until("h001 running it", _running_on(job, "h001", 0.1), job)
-    fleet.wants_heat("h002")
-    fleet.until("h002 running it", _running_on(job, "h002", 0.1), job)
+    job = fleet.handed_to_h002("job-follow")
     fleet.until("h002 making progress", _running_on(job, "h002", 0.3), job)
     fleet.wants_heat("h003")
     fleet.until("h003 running it", _running_on(job, "h003", 0.3), job)
@@ -162,11 +156,7 @@ def test_a_heater_killed_holding_a_handed_off_job_loses_nothing_and_counts_once(
     make_fleet: Callable[[list[str]], Fleet],
 ) -> None:
     fleet = make_fleet(["h001", "h002", "h003"])
-    fleet.wants_heat("h001")
-    job = fleet.desk.submit(KERNEL, PARAMS, fleet.now, "job-killed")
-    fleet.until("h001 running it", _running_on(job, "h001", 0.1), job)
-    fleet.wants_heat("h002")
-    fleet.until("h002 running it", _running_on(job, "h002", 0.1), job)
+    job = fleet.handed_to_h002("job-killed")
     fleet.heaters["h002"].kill()  # mid-hand-off: it took the bundle and is running from it
     fleet.wants_heat("h003")
     # The broker publishes h002's will; after the desk's grace the job is offered again, with
@@ -208,7 +198,12 @@ def test_a_checkpoint_corrupted_in_flight_is_refused_and_the_job_restarts_identi
         shard["data"] = base64.b64encode(bytes(packed)).decode("ascii")
         corrupted.append(shard["idx"])
 
-    fleet.in_flight = flip_a_byte
+    def before_offers() -> None:
+        for job in fleet.desk.jobs.values():
+            if job.state == "released" and job.checkpoint is not None:
+                flip_a_byte(job.checkpoint)  # what the broker carries next, changed
+
+    fleet.rig.before_offers = before_offers
     fleet.wants_heat("h001")
     job = fleet.desk.submit(KERNEL, PARAMS, fleet.now, "job-corrupt")
     fleet.until("h001 running it", _running_on(job, "h001", 0.1), job)

@@ -20,7 +20,7 @@ from heater_physics.plant import (
     Node,
     PlantPreset,
 )
-from heater_physics.weather import WeatherSeries
+from heater_physics.weather import WeatherSeries, default_weather
 
 ROOM = PRESETS["room"]
 BOILER = PRESETS["boiler"]
@@ -153,15 +153,17 @@ def test_a_first_morning_leaves_its_warm_up_without_falling_back(start_day: floa
     warm-up alone; the model's feed-forward is then far below what holds 19 °C while the walls
     are cold. Cut to it when the warm-up ends, the air fell 0.35 K (to 18.6 °C) and took a
     second full-power push; the partly bumpless exit keeps it within 0.3 K."""
-    weather = bench.default_weather()
     controller = build_controller("default", ROOM.rated_power_w, 30.0)
-    trace = simulate(controller, ROOM, weather, days=8 / 24, start_day=start_day)
+    trace = simulate(controller, ROOM, default_weather(), days=8 / 24, start_day=start_day)
     reached = next(
-        i
-        for i, (t, s) in enumerate(zip(trace.temps_c, trace.setpoints_c, strict=True))
-        if s == 19.0 and t >= s - 0.05
+        (
+            i
+            for i, (t, s) in enumerate(zip(trace.temps_c, trace.setpoints_c, strict=True))
+            if s == 19.0 and t >= s - 0.05
+        ),
+        None,
     )
+    assert reached is not None, "the warm-up never reached the setpoint"
     after = trace.temps_c[reached:]
-    assert after, "the warm-up never reached the setpoint"
     assert min(after) >= 19.0 - 0.3, f"fell to {min(after):.2f} °C after the warm-up"
     assert max(after) <= 19.0 + 0.3, f"rose to {max(after):.2f} °C after the warm-up"

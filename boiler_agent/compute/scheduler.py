@@ -92,6 +92,9 @@ class JobScheduler(Generic[PoolT]):
         self._flush_at = 0.0
         self._prune_at = 0.0
         self._filler_retry_at = 0.0
+        # Jobs started here as filler: whether a filler runs is asked every tick, and asking
+        # the store for each running task's record cost four queries a tick.
+        self._filler_job_ids: set[str] = set()
         self._checkpoints_failing = False
         recovered = self._guard.run(store.recover)
         if recovered:
@@ -163,19 +166,22 @@ class JobScheduler(Generic[PoolT]):
         return (not (record is not None and record.filler), task.job_id if task else "")
 
     def _preempt_filler_for_real_work(self, busy: set[tuple[str, int]]) -> None:
-        # Every tick comes here: the cheap question first, the shard query only when it matters.
-        if not self.store.has_real_work():
+        # Every tick comes here: the questions without a query first, the store's only when a
+        # filler runs.
+        filler_running = [
+            worker
+            for worker in self.pool.workers
+            if worker.state is WorkerState.RUNNING
+            and worker.task is not None
+            and worker.task.job_id in self._filler_job_ids
+        ]
+        if not filler_running or not self.store.has_real_work():
             return
         waiting = self.store.next_shard(busy)
         record = self.store.get(waiting.job_id) if waiting else None
         if record is None or record.filler:
             return
-        for worker in self.pool.workers:
-            task = worker.task
-            running = self.store.get(task.job_id) if task else None
-            if worker.state is WorkerState.RUNNING and running is not None and running.filler:
-                self.pool.request_stop(worker.index)
-                return
+        self.pool.request_stop(filler_running[0].index)
 
     def _filler_shard(self, busy: set[tuple[str, int]]) -> ShardRecord | None:
         if self.filler is None or self.store.has_real_work():
@@ -212,6 +218,8 @@ class JobScheduler(Generic[PoolT]):
         # it from starting twice; the end of the outage puts the books right).
         self._guard.run(self.store.shard_started, shard.job_id, shard.idx)
         self._reported[index] = (0.0, 0)
+        if record.filler:
+            self._filler_job_ids.add(record.id)
         self.pool.assign(index, task)
 
     # --- what workers report ------------------------------------------------------------------
@@ -322,6 +330,7 @@ class JobScheduler(Generic[PoolT]):
             return
         shards = self.store.shards(job_id)
         if record.filler:  # its result interests nobody: the next filler supersedes it
+            self._filler_job_ids.discard(job_id)
             self._combiner.discard_files(self.store.drop_job(job_id, counted_as=JobState.DONE))
             self._discard_checkpoints(job_id, shards)
             return

@@ -142,7 +142,10 @@ def world(tmp_path: Path) -> Iterator[tuple[HeaterSimulator, LocalBroker, Consum
     broker = LocalBroker(workdir=tmp_path / "broker", persistence=True)
     broker.start()
     # Day 100 (April): 500 W can hold the room well above the setpoint.
-    simulator = HeaterSimulator("room", speed=144, start_day=100, link_path=tmp_path / "tty")
+    # 06:51: the schedule's 07:00 rise comes a few seconds into the test.
+    simulator = HeaterSimulator(
+        "room", speed=144, start_day=100, start_hour=6.85, link_path=tmp_path / "tty"
+    )
     simulator.start()
     consumer = Consumer(broker.port, f"{BASE}/#", client_id="fleet")
     try:
@@ -164,11 +167,36 @@ def test_the_agent_heats_follows_knob_and_commands_and_survives_kill_9(
         _wait(lambda: len(_telemetry(consumer)) >= 3, 90, "the first telemetry")
         first = _telemetry(consumer)[0]
 
-        # The schedule raises the setpoint at 07:00 (25 s in); then the occupant turns the
-        # knob (a knob setting holds until the schedule's next change, at 22:00).
+        # The schedule raises the setpoint at 07:00 (a few seconds in); then the occupant turns
+        # the knob (a knob setting holds until the schedule's next change, at 22:00).
         _wait(lambda: _telemetry(consumer)[-1]["setpoint_c"] == 19.0, 60, "the 07:00 setpoint")
         simulator.turn_knob(21.0)
 
+        # A job from the fleet once the heater takes jobs (it wants heat: state says so),
+        # then the agent killed while the job runs; the room heats on around it.
+        def accepting_jobs() -> bool:
+            states = consumer.on(f"{BASE}/state")
+            return bool(states) and json.loads(states[-1].payload)["accepting_jobs"] is True
+
+        _wait(accepting_jobs, 60, "the heater taking jobs")
+        consumer.client.publish("dh/v1/e2e/jobs", json.dumps(JOB).encode(), qos=1)
+        status_topic = f"{BASE}/jobs/e2e-job-1/status"
+        _wait(lambda: bool(consumer.on(status_topic)), 30, "the job accepted")
+        _wait(
+            lambda: _midway(tmp_path / "state" / "jobs.sqlite", "e2e-job-1"),
+            60,
+            "the job midway (a shard done, several to run)",
+        )
+        agent.send_signal(signal.SIGKILL)
+        agent.wait(10)
+        killed_at = len(_telemetry(consumer))
+
+        agent = _start_agent(config, log)
+        result_topic = f"{BASE}/jobs/e2e-job-1/result"
+        _wait(lambda: bool(consumer.on(result_topic)), 180, "the job's result after the restart")
+        _wait(lambda: len(_telemetry(consumer)) >= killed_at + 3, 30, "telemetry after restart")
+
+        # The restarted agent reads the knob's setting back from the thermostat and heats to it.
         def close_to_setpoint() -> bool:
             last = _telemetry(consumer)[-1]
             air = last["temperatures"]["air_c"]  # type: ignore[index]
@@ -202,32 +230,8 @@ def test_the_agent_heats_follows_knob_and_commands_and_survives_kill_9(
             qos=1,
             properties=properties,
         )
-        simulator.turn_knob(24.0)  # heat wanted for a while: the job feed subscribes
+        simulator.turn_knob(24.0)
         _wait(lambda: _telemetry(consumer)[-1]["setpoint_c"] == 24.0, 20, "the 24 °C knob setting")
-
-        # A job from the fleet once the heater takes jobs (it wants heat: state says so),
-        # then the agent killed while the job runs.
-        def accepting_jobs() -> bool:
-            states = consumer.on(f"{BASE}/state")
-            return bool(states) and json.loads(states[-1].payload)["accepting_jobs"] is True
-
-        _wait(accepting_jobs, 60, "the heater taking jobs")
-        consumer.client.publish("dh/v1/e2e/jobs", json.dumps(JOB).encode(), qos=1)
-        status_topic = f"{BASE}/jobs/e2e-job-1/status"
-        _wait(lambda: bool(consumer.on(status_topic)), 30, "the job accepted")
-        _wait(
-            lambda: _midway(tmp_path / "state" / "jobs.sqlite", "e2e-job-1"),
-            60,
-            "the job midway (a shard done, several to run)",
-        )
-        agent.send_signal(signal.SIGKILL)
-        agent.wait(10)
-        killed_at = len(_telemetry(consumer))
-
-        agent = _start_agent(config, log)
-        result_topic = f"{BASE}/jobs/e2e-job-1/result"
-        _wait(lambda: bool(consumer.on(result_topic)), 180, "the job's result after the restart")
-        _wait(lambda: len(_telemetry(consumer)) >= killed_at + 3, 30, "telemetry after restart")
     finally:
         agent.send_signal(signal.SIGTERM)
         code = agent.wait(40)

@@ -134,16 +134,31 @@ class JobStore:
 
     def progress(self, job_id: str) -> float:
         """Share of the job's work units done, 0..1 (1 for a finished job)."""
-        record = self.get(job_id)
-        if record is not None and record.state is JobState.DONE:
-            return 1.0  # its shard rows may be pruned already
-        row = self._db.execute(
-            "SELECT SUM(CASE WHEN state = 'done' THEN units ELSE units_done END), SUM(units)"
-            " FROM shards WHERE job_id = ?",
-            (job_id,),
-        ).fetchone()
-        done, total = row[0] or 0, row[1] or 0
-        return min(1.0, done / total) if total else 0.0
+        found = self.states_and_progress([job_id])
+        return found[job_id][1] if job_id in found else 0.0
+
+    def states_and_progress(self, job_ids: Iterable[str]) -> dict[str, tuple[JobState, float]]:
+        """Each known job's state and share of work units done (1 for a finished job), in one
+        query: the feed asks it for every held job each control period."""
+        ids = list(job_ids)
+        if not ids:
+            return {}
+        rows = self._db.execute(
+            "SELECT j.id, j.state,"
+            " SUM(CASE WHEN s.state = 'done' THEN s.units ELSE s.units_done END), SUM(s.units)"
+            " FROM jobs j LEFT JOIN shards s ON s.job_id = j.id"
+            f" WHERE j.id IN ({','.join('?' * len(ids))}) GROUP BY j.id",
+            ids,
+        ).fetchall()
+        found = {}
+        for job_id, state_value, done, total in rows:
+            state = JobState(state_value)
+            if state is JobState.DONE:
+                share = 1.0  # its shard rows may be pruned already
+            else:
+                share = min(1.0, (done or 0) / total) if total else 0.0
+            found[job_id] = (state, share)
+        return found
 
     def remote_results_to_publish(self, limit: int = 100) -> list[JobRecord]:
         """Finished jobs from the fleet whose result has not been published yet."""

@@ -311,18 +311,18 @@ class JobFeed:
         """Publish each held job's state change, and its progress at a bounded rate."""
         published = 0
         now = self._monotonic()
+        found = self._store.states_and_progress(self._held)
         for job_id, last in list(self._held.items()):
-            record = self._store.get(job_id)
-            if record is None or record.state.value in ("done", "failed"):
+            job_state, progress = found.get(job_id, (None, 0.0))
+            if job_state is None or job_state.value in ("done", "failed"):
                 del self._held[job_id]  # its result says the rest (publish_results)
                 continue
-            progress = self._store.progress(job_id)
             moved = progress - last.progress >= PROGRESS_STEP
-            if record.state.value == last.state and not (
+            if job_state.value == last.state and not (
                 moved and now - last.at_s >= PROGRESS_EVERY_S
             ):
                 continue
-            state: StatusState = record.state.value
+            state: StatusState = job_state.value
             status = JobStatus(job_id=job_id, state=state, progress=progress, ts=_now(self._clock))
             self._transport.publish(self._topics.job_status(job_id), dump(status))
             self._held[job_id] = Published(state, progress, now)

@@ -61,3 +61,25 @@ def test_failed_job_keeps_its_reason(tmp_path: Path) -> None:
     assert record is not None and record.state is JobState.FAILED
     assert record.error == "shard 0 failed 5 times"
     assert store.next_shard(set()) is None
+
+
+def test_states_and_progress_answers_for_many_jobs_in_one_call(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = validate_job("option_mc", GOOD, job_id="half")
+    store.submit(job)
+    store.submit(validate_job("option_mc", GOOD, job_id="waiting"))
+    store.submit(validate_job("option_mc", GOOD, job_id="finished"))
+    store.job_done("finished", {"price": 1.0})
+    first = job.shards[0]
+    store.shard_started("half", first.index)
+    store.shard_checkpointed("half", first.index, first.units // 2, str(tmp_path / "ck.npz"))
+    total = sum(shard.units for shard in job.shards)
+
+    found = store.states_and_progress(["half", "waiting", "finished", "unknown"])
+
+    assert found["half"] == (JobState.RUNNING, (first.units // 2) / total)
+    assert found["waiting"] == (JobState.QUEUED, 0.0)
+    assert found["finished"] == (JobState.DONE, 1.0)
+    assert "unknown" not in found, "a job the store does not know is left out"
+    assert store.progress("half") == found["half"][1] and store.progress("unknown") == 0.0
+    assert store.states_and_progress([]) == {}

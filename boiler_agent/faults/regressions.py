@@ -291,8 +291,8 @@ REGRESSIONS: dict[str, Regression] = {
             "I3",
             _announced_setpoint_unclamped,
             kinds=(Fault.THERMOSTAT_GARBAGE,),
-            faults=4,
-            duration_s=2 * 3600.0,
+            faults=2,
+            duration_s=1 * 3600.0,
         ),
         Regression(
             4,
@@ -330,8 +330,8 @@ REGRESSIONS: dict[str, Regression] = {
             "I1",
             _lease_never_checked,
             kinds=(Fault.ONE_WAY_LINK,),
-            faults=8,
-            duration_s=3 * 3600.0,
+            faults=4,
+            duration_s=1.5 * 3600.0,
         ),
         Regression(
             9,
@@ -339,8 +339,8 @@ REGRESSIONS: dict[str, Regression] = {
             "I1",
             _replaced_worker_cpu_dropped,
             kinds=(Fault.WORKER_CRASH,),
-            faults=8,
-            duration_s=3 * 3600.0,
+            faults=4,
+            duration_s=1.5 * 3600.0,
         ),
         Regression(
             10,

@@ -98,7 +98,7 @@ def test_simulate_runs_the_agent_end_to_end_and_prints_a_json_summary(tmp_path: 
             "--duration",
             "2h",
             "--speed",
-            "600",
+            "1200",  # the suite's time: this checks the command's output, not the control
             "--start-hour",
             "6.5",
             "--json",

@@ -26,14 +26,30 @@ RANDOM_DOMAIN = np.uint64(3)  # Philox counter word 3: which use of the seed thi
 
 @jit
 def _sweep(u: Array, v: Array, alpha: float) -> None:
-    """One Jacobi sweep from u into v; edges of v are left as they are (Dirichlet)."""
+    """One Jacobi sweep from u into v; edges of v are left as they are (Dirichlet).
+
+    The interior rows are one flat loop over the C-ordered buffers: a row's 94 points left LLVM
+    a scalar remainder of 14 after its 16-wide vector loop (15 % of the points), a flat loop
+    leaves one per sweep. The flat loop also writes the edge columns (a row's first point takes
+    the previous row's last as its west neighbour), so they are put back from u after it; each
+    interior point is still the same expression of the same neighbours.
+    """
     nx, ny = u.shape
+    a, b = u.reshape(nx * ny), v.reshape(nx * ny)
+    lo, n = ny, (nx - 2) * ny
+    # Unit-stride 1-D views of the same length: LLVM vectorises the loop over them.
+    up, row, down, out = (
+        a[lo - ny : lo - ny + n],
+        a[lo - 1 : lo + n + 1],
+        a[lo + ny : lo + ny + n],
+        b[lo : lo + n],
+    )
+    for j in range(n):
+        c = row[j + 1]
+        out[j] = c + alpha * ((((up[j] + down[j]) + row[j]) + row[j + 2]) - 4.0 * c)
     for i in range(1, nx - 1):
-        # Row views keep the inner loop on unit-stride 1-D arrays, which LLVM vectorises.
-        up, row, down, out = u[i - 1], u[i], u[i + 1], v[i]
-        for j in range(1, ny - 1):
-            c = row[j]
-            out[j] = c + alpha * ((((up[j] + down[j]) + row[j - 1]) + row[j + 1]) - 4.0 * c)
+        v[i, 0] = u[i, 0]
+        v[i, ny - 1] = u[i, ny - 1]
 
 
 @jit

@@ -59,6 +59,11 @@ class DutyCycler:
         self._paused: set[int] = set()
         self._last_tick_s: float | None = None
         self.period_in_force_s = period_s  # the period, stretched or not, of the last tick
+        # Where in its period the cycle is, 0..1, advanced by each tick's share of the period in
+        # force. Taken from `now % period` instead, a period that changes from tick to tick (a
+        # stretched one follows the duty) would jump the phase about at random, and a worker
+        # could miss its window for minutes: the fleet benchmark saw 0 W for 80 s at 9 % duty.
+        self._phase = 0.0
 
     def set_duty(self, duty: float) -> None:
         if not math.isfinite(duty):
@@ -68,7 +73,14 @@ class DutyCycler:
     def tick(self, indices: list[int], now_s: float) -> None:
         """Pause and resume the workers `indices` (those with work) to follow the plan at
         `now_s`; a worker that left the list is resumed, so no one stays stopped."""
-        mask = self.mask(len(indices), self.duty, self._period_for(now_s), now_s)
+        last = self._last_tick_s
+        period = self._period_for(now_s)
+        if last is None:
+            self._phase = (now_s / period) % 1.0
+        else:
+            self._phase = (self._phase + max(0.0, now_s - last) / period) % 1.0
+        # The masks read a time: this one is at the cycle's phase in a period that starts at 0.
+        mask = self.mask(len(indices), self.duty, period, self._phase * period)
         for index in sorted(self._paused - set(indices)):
             self.pool.resume(index)
             self._paused.discard(index)

@@ -89,3 +89,36 @@ def test_the_period_in_force_says_how_far_it_stretched() -> None:
     cycler.set_duty(0.5)
     cycler.tick([0], 18.1)  # a window of half a period spans a 0.1 s turn: no stretch
     assert cycler.period_in_force_s == PERIOD
+
+
+def test_a_duty_that_changes_every_tick_still_gets_its_windows() -> None:
+    """A loop turning every 9 s and a small request whose duty the trim raises each period (the
+    fleet benchmark's duties), so the stretched period changes each tick. Read from `now %
+    period`, the phase jumped with the period and a worker could miss its window for minutes
+    (the benchmark saw 0 W for 80 s: a false `no heat`). The phase now advances with the ticks:
+    the long run below kept the old cycler off for 33 ticks in a row."""
+    pool = FakePool()
+    cycler = DutyCycler(pool, period_s=PERIOD)
+    duties = [0.066, 0.149, 0.227, 0.306, 0.375, 0.45, 0.524, 0.548, 0.55, 0.56]
+    ran_at = []
+    for tick, duty in enumerate(duties):
+        cycler.set_duty(duty)
+        cycler.tick([1], 2574.0 + 9.0 * tick)
+        if 1 not in cycler._paused:
+            ran_at.append(tick)
+    assert ran_at and ran_at[0] <= 3, ran_at
+    # Over a long run of changing small duties, the worker runs about its share and is never
+    # kept off longer than a window at the smallest duty takes to come round.
+    cycler = DutyCycler(FakePool(), period_s=PERIOD)
+    duties = [0.05 + 0.1 * ((tick * 7919) % 13) / 13 for tick in range(2000)]
+    off, longest, ran = 0, 0, 0.0
+    for tick, duty in enumerate(duties):
+        cycler.set_duty(duty)
+        cycler.tick([0], 9.0 * tick)
+        if 0 in cycler._paused:
+            off += 1
+            longest = max(longest, off)
+        else:
+            off, ran = 0, ran + 1
+    assert longest <= 20, f"kept off {longest} ticks at duties of 5 % and more"
+    assert ran / len(duties) == pytest.approx(sum(duties) / len(duties), rel=0.1)

@@ -452,41 +452,53 @@ def _broker() -> Iterator[tuple[str, int | None]]:
             broker.stop()
 
 
-def run_seed(seed: int, heaters: int, days: float, drain_s: float = DRAIN_S) -> dict[str, Any]:
+MODES = ("stay", "follow")
+
+
+def run_seed(
+    seed: int,
+    heaters: int,
+    days: float,
+    drain_s: float = DRAIN_S,
+    modes: tuple[str, ...] = MODES,
+) -> dict[str, Any]:
+    """Both modes side by side on one seed; with one mode only (a scale run), the per-mode keys
+    hold that mode and the fleet-wide figures are its own."""
     fleet = heaters_for(heaters)
     jobs = jobs_for(seed, heaters, days)
     results: dict[str, ModeResult] = {}
     with _broker() as (url, pid):
-        for mode in ("stay", "follow"):
+        for mode in modes:
             results[mode] = run_mode(mode, fleet, jobs, days, url, drain_s=drain_s, broker_pid=pid)
-    stay, follow = results["stay"], results["follow"]
+    # The fleet-wide figures are the product's: jobs following the heat, when it ran.
+    main = results.get("follow") or results["stay"]
     return {
         "seed": seed,
         "heaters": heaters,
         "days": days,
         "jobs": len(jobs),
-        "jobs_done": {"stay": stay.done, "follow": follow.done},
+        "jobs_done": {mode: r.done for mode, r in results.items()},
         "p50_completion_h": {
             mode: _round(_percentile(r.completion_h, 0.5)) for mode, r in results.items()
         },
         "p95_completion_h": {
             mode: _round(_percentile(r.completion_h, 0.95)) for mode, r in results.items()
         },
-        "fleet_valorisation": _round(follow.wanted_kwh / follow.total_kwh, 4)
-        if follow.total_kwh > 0
+        "fleet_valorisation": _round(main.wanted_kwh / main.total_kwh, 4)
+        if main.total_kwh > 0
         else None,
-        "handoffs": follow.handoffs,
-        "handoff_failures": follow.refused_handoffs,
-        "jobs_failed": {"stay": len(stay.failed), "follow": len(follow.failed)},
-        "jobs_unfinished": {"stay": stay.unfinished, "follow": follow.unfinished},
-        "results_identical": stay.identical and follow.identical,
-        "messages_per_heater_hour": _round(follow.messages / follow.heater_hours, 1),
-        "bytes_per_heater_hour": round(follow.message_bytes / follow.heater_hours),
-        "wall_s": {"stay": round(stay.wall_s, 1), "follow": round(follow.wall_s, 1)},
+        "handoffs": main.handoffs,
+        "handoff_failures": main.refused_handoffs,
+        "jobs_failed": {mode: len(r.failed) for mode, r in results.items()},
+        "jobs_unfinished": {mode: r.unfinished for mode, r in results.items()},
+        "results_identical": all(r.identical for r in results.values()),
+        "messages_per_heater_hour": _round(main.messages / main.heater_hours, 1),
+        "bytes_per_heater_hour": round(main.message_bytes / main.heater_hours),
+        "wall_s": {mode: round(r.wall_s, 1) for mode, r in results.items()},
         # CPU per heater and simulated hour (agent, heater simulation, kernel), and the broker's
-        # share of one core while the fleet ran (follow).
-        "heater_cpu_s_per_hour": _round(follow.cpu_s / follow.heater_hours, 3),
-        "broker_cpu_share": _round(follow.broker_cpu_s / follow.wall_s, 4),
+        # share of one core while the fleet ran (follow, when it ran).
+        "heater_cpu_s_per_hour": _round(main.cpu_s / main.heater_hours, 3),
+        "broker_cpu_share": _round(main.broker_cpu_s / main.wall_s, 4),
     }
 
 
@@ -495,10 +507,14 @@ def _round(value: float | None, digits: int = 2) -> float | None:
 
 
 def run(
-    heaters: int = 4, days: float = 1.0, seeds: int = 1, drain_s: float = DRAIN_S
+    heaters: int = 4,
+    days: float = 1.0,
+    seeds: int = 1,
+    drain_s: float = DRAIN_S,
+    modes: tuple[str, ...] = MODES,
 ) -> dict[str, Any]:
     """One seed's figures, or with several the median of each figure over the seeds."""
-    runs = [run_seed(seed, heaters, days, drain_s) for seed in range(1, seeds + 1)]
+    runs = [run_seed(seed, heaters, days, drain_s, modes) for seed in range(1, seeds + 1)]
     if len(runs) == 1:
         return runs[0]
     summary = _median_of(runs)
@@ -533,6 +549,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seeds", type=positive_int, default=1, help="seeds 1..S, figures are the median"
     )
+    parser.add_argument(
+        "--mode",
+        choices=("both", *MODES),
+        default="both",
+        help="both side by side (default), or one alone: a scale run needs only 'follow'",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON line, no table")
 
 
@@ -545,7 +567,8 @@ def report(args: argparse.Namespace) -> int:
     if not 0 < args.days <= 28:
         print(f"bench fleet: --days must be in (0, 28], got {args.days}", file=sys.stderr)
         return 2
-    result = run(heaters=args.heaters, days=args.days, seeds=args.seeds)
+    modes = MODES if args.mode == "both" else (args.mode,)
+    result = run(heaters=args.heaters, days=args.days, seeds=args.seeds, modes=modes)
     emit("fleet: jobs stay against jobs follow the heat", result, args.json)
     return 0
 

@@ -46,3 +46,13 @@ def test_a_small_fleet_runs_both_modes_and_reports_every_key() -> None:
     assert result["handoff_failures"] == 0
     assert result["fleet_valorisation"] is not None and result["fleet_valorisation"] >= 0.9
     assert result["messages_per_heater_hour"] > 0 and result["bytes_per_heater_hour"] > 0
+
+
+def test_one_mode_alone_reports_that_mode_only(capsys: pytest.CaptureFixture[str]) -> None:
+    """A scale run (`--mode follow`) pays for one mode, not both."""
+    import json
+
+    assert fleet.main(["--heaters", "1", "--days", "0.05", "--mode", "follow", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(result["jobs_done"]) == set(result["wall_s"]) == {"follow"}, result
+    assert result["heater_cpu_s_per_hour"] > 0 and result["broker_cpu_share"] is not None

@@ -50,7 +50,12 @@ class Agent:
 
     def run(self, seconds: float) -> None:
         end = self.clock.now() + seconds
-        self.agent.run_turns(until=lambda: (self.heater.pump(), self.clock.now() >= end)[1])
+
+        def reached() -> bool:
+            self.heater.pump()  # the heater's world keeps up with the agent's clock
+            return self.clock.now() >= end
+
+        self.agent.run_turns(until=reached)
 
     def wants_heat(self, yes: bool) -> None:
         self.heater.world.turn_knob(26.0 if yes else 5.0)

@@ -87,10 +87,11 @@ def test_a_recorded_heater_is_reported_whole(tmp_path: Path, broker: LocalBroker
     probe.loop_start()
     try:
         # Subscribed once a probe it was sent shows in the file.
+        def send_probe() -> None:
+            probe.publish("dh/v1/north/probe/availability", b"online", qos=1)
+
         _wait_for(
-            "the recorder's subscription",
-            lambda: _count(db, "heater = 'probe'") > 0,
-            lambda: probe.publish("dh/v1/north/probe/availability", b"online", qos=1),
+            "the recorder's subscription", lambda: _count(db, "heater = 'probe'") > 0, send_probe
         )
         rig, heater = _agent(tmp_path, broker.url)
         try:

@@ -64,6 +64,7 @@ class DutyCycler:
         # stretched one follows the duty) would jump the phase about at random, and a worker
         # could miss its window for minutes: the fleet benchmark saw 0 W for 80 s at 9 % duty.
         self._phase = 0.0
+        self._had_workers = False
 
     def set_duty(self, duty: float) -> None:
         if not math.isfinite(duty):
@@ -79,6 +80,12 @@ class DutyCycler:
             self._phase = (now_s / period) % 1.0
         else:
             self._phase = (self._phase + max(0.0, now_s - last) / period) % 1.0
+        if indices and not self._had_workers:
+            # Work starts with the first worker's window, not wherever the cycle happens to
+            # be: at a small duty the stretched period is minutes, and heat asked for would
+            # wait up to one of them before the first watt (a false `no heat` in the fleet).
+            self._phase = 0.0
+        self._had_workers = bool(indices)
         # The masks read a time: this one is at the cycle's phase in a period that starts at 0.
         mask = self.mask(len(indices), self.duty, period, self._phase * period)
         for index in sorted(self._paused - set(indices)):

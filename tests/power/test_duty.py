@@ -122,3 +122,17 @@ def test_a_duty_that_changes_every_tick_still_gets_its_windows() -> None:
             off, ran = 0, ran + 1
     assert longest <= 20, f"kept off {longest} ticks at duties of 5 % and more"
     assert ran / len(duties) == pytest.approx(sum(duties) / len(duties), rel=0.1)
+
+
+def test_work_starts_with_a_window_however_small_the_duty() -> None:
+    """At 0.3 % duty and a loop turning every 9 s the stretched period is 50 minutes: a worker
+    that started wherever the cycle happened to be could wait most of one before its first
+    watt. The first worker to get work starts the cycle with its window."""
+    for start in (0.0, 1234.5, 3000.0):
+        pool = FakePool()
+        cycler = DutyCycler(pool, period_s=PERIOD)
+        cycler.set_duty(0.003)
+        for tick in range(5):
+            cycler.tick([], start + 9.0 * tick)  # nothing to run yet, the cycle turns on
+        cycler.tick([0], start + 45.0)
+        assert 0 not in cycler._paused, f"paused at its first tick (start {start})"

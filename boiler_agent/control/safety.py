@@ -107,6 +107,19 @@ class SafetyGuard:
         for kind, reason in latched.items():
             self.active.setdefault(kind, reason)
 
+    def frozen_count(self) -> tuple[float, float] | None:
+        """(value, heating seconds) of a reading that has not changed while heating, or None:
+        what a restart must not forget, or a kill loop faster than `frozen_after_s` of heating
+        would keep a stuck sensor from ever being found."""
+        if self._frozen_value is None or self._frozen_heated_s <= 0.0:
+            return None
+        return self._frozen_value, self._frozen_heated_s
+
+    def restore_frozen(self, value: float, heated_s: float) -> None:
+        """A count carried over a restart: it goes on if the first reading is the same value."""
+        if self._frozen_value is None:
+            self._frozen_value, self._frozen_heated_s = value, max(0.0, heated_s)
+
     def latched(self) -> dict[TripKind, str]:
         """The active trips only a reset clears: what the caller persists."""
         return {kind: why for kind, why in self.active.items() if kind in LATCHED}

@@ -91,8 +91,14 @@ class Regulation:
             # Other limits, same latched trips: a new MCU (or one with another range) is not
             # an operator, and a reconnect, a USB glitch or an MCU reboot clears nothing.
             latched = self.guard.latched() if self.guard is not None else self._restored
+            previous = self.guard
             self.guard = SafetyGuard(limits)
             self.guard.restore(latched)
+            frozen = previous.frozen_count() if previous is not None else None
+            if frozen is None and previous is None and self.record is not None:
+                frozen = self.record.frozen  # the count a previous run left, if any
+            if frozen is not None:
+                self.guard.restore_frozen(*frozen)
         self._note_trips()
 
     def save_learnt(
@@ -193,8 +199,10 @@ class Regulation:
         active = self.guard.active if self.guard is not None else self._restored
         self.trips = {kind.value: why for kind, why in active.items()}
         if self.record is not None:
-            latched = self.guard.latched() if self.guard is not None else self._restored
-            self.record.save(latched)
+            if self.guard is not None:
+                self.record.save(self.guard.latched(), self.guard.frozen_count())
+            else:
+                self.record.save(self._restored, self.record.frozen)
 
     def set_setpoint_range(self, low_c: float, high_c: float) -> None:
         self.arbiter.setpoint_min_c = low_c

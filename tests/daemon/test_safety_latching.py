@@ -128,3 +128,26 @@ def test_the_fleet_resets_a_latched_trip_with_a_command_recorded_with_who_and_wh
 
 def test_the_wire_names_of_latched_trips_are_the_guards() -> None:
     assert set(typing.get_args(LatchedTrip)) == {kind.value for kind in LATCHED}
+
+
+def test_a_stuck_sensor_is_found_through_a_crash_loop_faster_than_the_frozen_check(
+    make_rig: Callable[..., Rig], tmp_path: Path
+) -> None:
+    """The frozen check wants 300 s of heating on one value; an agent killed every 2 minutes
+    restarted the count each time and heated on a stuck sensor for ever. The count now
+    carries over in the trip record."""
+    config = rig_config(tmp_path)
+    runs = 0
+    while runs < 5:
+        runs += 1
+        rig = make_rig(config)  # the same state directory: systemd's restart after a kill -9
+        rig.heater.connect()
+        rig.heater.knob(21.0)
+        rig.heater.frozen_reading_c = 15.0  # the stuck sensor: the same value every start
+        rig.run_for(120.0)
+        if "frozen_sensor" in rig.last().trips:
+            break
+        rig.agent.abandon()  # kill -9: nothing saved at a stop
+    assert "frozen_sensor" in rig.last().trips, f"still heating after {runs} runs of 120 s"
+    assert runs <= 4, f"found only in run {runs}: the count restarted"
+    assert rig.last().lease_s == 0.0

@@ -184,7 +184,10 @@ class JobScheduler(Generic[PoolT]):
         self.pool.request_stop(filler_running[0].index)
 
     def _filler_shard(self, busy: set[tuple[str, int]]) -> ShardRecord | None:
-        if self.filler is None or self.store.has_real_work():
+        """A new filler job's first shard, for a worker the queue left without work. Real work
+        may exist and still leave it idle (a one-shard job runs on one core of two): the heat
+        asked for must still be made, so the filler comes whenever nothing else can run."""
+        if self.filler is None:
             return None
         if self._guard.in_outage and time.monotonic() < self._filler_retry_at:
             return None  # a filler job is many rows: not every tick while the store fails

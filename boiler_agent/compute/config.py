@@ -15,7 +15,7 @@ class ComputeConfig(Section):
     )
     filler: bool = Field(
         default=True,
-        description="Run a built-in filler kernel when heat is wanted and no job is queued.",
+        description="Run a built-in filler kernel on the workers heat needs and no job can use.",
     )
     checkpoint_interval_s: float = Field(
         default=DEFAULT_CHECKPOINT_INTERVAL_S,

@@ -550,6 +550,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seeds", type=positive_int, default=1, help="seeds 1..S, figures are the median"
     )
     parser.add_argument(
+        "--drain-h",
+        type=float,
+        default=DRAIN_S / HOUR_S,
+        help="after the last day, hours the jobs still held may take to finish (default 24)",
+    )
+    parser.add_argument(
         "--mode",
         choices=("both", *MODES),
         default="both",
@@ -568,7 +574,16 @@ def report(args: argparse.Namespace) -> int:
         print(f"bench fleet: --days must be in (0, 28], got {args.days}", file=sys.stderr)
         return 2
     modes = MODES if args.mode == "both" else (args.mode,)
-    result = run(heaters=args.heaters, days=args.days, seeds=args.seeds, modes=modes)
+    if not 0 <= args.drain_h <= 24 * 28:
+        print(f"bench fleet: --drain-h must be in [0, 672], got {args.drain_h}", file=sys.stderr)
+        return 2
+    result = run(
+        heaters=args.heaters,
+        days=args.days,
+        seeds=args.seeds,
+        drain_s=args.drain_h * HOUR_S,
+        modes=modes,
+    )
     emit("fleet: jobs stay against jobs follow the heat", result, args.json)
     return 0
 

@@ -52,7 +52,8 @@ def test_one_mode_alone_reports_that_mode_only(capsys: pytest.CaptureFixture[str
     """A scale run (`--mode follow`) pays for one mode, not both."""
     import json
 
-    assert fleet.main(["--heaters", "1", "--days", "0.05", "--mode", "follow", "--json"]) == 0
+    arguments = ["--heaters", "1", "--days", "0.05", "--mode", "follow", "--drain-h", "0"]
+    assert fleet.main([*arguments, "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(result["jobs_done"]) == set(result["wall_s"]) == {"follow"}, result
     assert result["heater_cpu_s_per_hour"] > 0 and result["broker_cpu_share"] is not None

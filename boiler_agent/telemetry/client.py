@@ -77,6 +77,9 @@ class FleetClient:
         self._unacked = threading.Condition()
         self._unacked_mids: set[int] = set()
         self._acked_early: set[int] = set()
+        # True from CONNACK until the connect callback has sent its SUBSCRIBE and UNSUBSCRIBE:
+        # `connected` is already set then, and nothing would be unacknowledged yet.
+        self._connect_sending = False
         self._managed: set[str] = set()
         self.stats = ClientStats()
         self._stopping = threading.Event()
@@ -242,7 +245,9 @@ class FleetClient:
         """Wait until every SUBSCRIBE and UNSUBSCRIBE sent is acknowledged by the broker (a
         subscription is in place only then); False when time ran out first."""
         with self._unacked:
-            return self._unacked.wait_for(lambda: not self._unacked_mids, timeout_s)
+            return self._unacked.wait_for(
+                lambda: not self._unacked_mids and not self._connect_sending, timeout_s
+            )
 
     def _sent(self, result: tuple[int, int | None]) -> None:
         code, mid = result
@@ -286,19 +291,26 @@ class FleetClient:
         self.stats.connects += 1
         self.stats.last_error = None
         client.publish(self.settings.availability_topic, b"online", qos=1, retain=True)
-        with self._subscriptions_lock:
-            # Connected before the copy, under the lock: a subscribe() racing this callback is
-            # either in the copy or sends its own SUBSCRIBE (twice is harmless, never is not).
-            self._connected.set()
-            filters = list(self._subscriptions)
-            stale = [f for f in self._managed if f not in self._subscriptions]
-        if filters:
-            self._sent(client.subscribe([(topic_filter, 1) for topic_filter in filters]))
-        if stale and flags.session_present:
-            # The resumed session may still hold a subscription this run does not want (e.g.
-            # the job pool of a run that stopped while taking jobs): offers would arrive here
-            # and be lost to the rest of the pool.
-            self._sent(client.unsubscribe(stale))
+        with self._unacked:
+            self._connect_sending = True
+        try:
+            with self._subscriptions_lock:
+                # Connected before the copy, under the lock: a subscribe() racing this callback is
+                # either in the copy or sends its own SUBSCRIBE (twice is harmless, never is not).
+                self._connected.set()
+                filters = list(self._subscriptions)
+                stale = [f for f in self._managed if f not in self._subscriptions]
+            if filters:
+                self._sent(client.subscribe([(topic_filter, 1) for topic_filter in filters]))
+            if stale and flags.session_present:
+                # The resumed session may still hold a subscription this run does not want (e.g.
+                # the job pool of a run that stopped while taking jobs): offers would arrive here
+                # and be lost to the rest of the pool.
+                self._sent(client.unsubscribe(stale))
+        finally:
+            with self._unacked:
+                self._connect_sending = False
+                self._unacked.notify_all()
         log.info(
             "MQTT: connected to %s (session %s)",
             self.settings.url,

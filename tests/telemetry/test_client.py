@@ -79,3 +79,38 @@ def test_a_message_paho_refuses_is_dropped_and_counted_not_retried_forever(
     finally:
         client.stop(flush_timeout_s=1)
         consumer.close()
+
+
+def test_subscriptions_are_not_settled_while_the_connect_callback_still_sends(
+    tmp_path: Path,
+) -> None:
+    """`connected` is set inside the connect callback before it sends the SUBSCRIBE and the
+    UNSUBSCRIBE of a resumed session's stale filter: waiting on `subscriptions_settled` right
+    after `wait_connected` found nothing unacknowledged yet and returned at once, and offers
+    still went to the stale subscription (a flaky job-feed test)."""
+    from types import SimpleNamespace
+
+    from boiler_agent.telemetry.config import BrokerUrl
+
+    client = FleetClient(
+        ClientSettings(url=BrokerUrl("mqtt://127.0.0.1:1"), client_id="h1", availability_topic="a"),
+        Outbox(tmp_path / "outbox.sqlite"),
+    )
+    client.manage("$share/pool/dh/v1/f/jobs")  # held by the old session, not wanted now
+    settled_while_sending: list[bool] = []
+
+    class Broker:
+        def publish(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def unsubscribe(self, topic_filter: object) -> tuple[int, int]:
+            settled_while_sending.append(client.subscriptions_settled(0))
+            return 0, 7
+
+    flags = SimpleNamespace(session_present=True)
+    reason = SimpleNamespace(is_failure=False)
+    client._handle_connect(Broker(), None, flags, reason, None)  # type: ignore[arg-type]
+    assert settled_while_sending == [False]
+    assert not client.subscriptions_settled(0), "the UNSUBSCRIBE is not acknowledged yet"
+    client._handle_sub_ack(Broker(), None, 7)  # type: ignore[arg-type]
+    assert client.subscriptions_settled(0)

@@ -10,25 +10,15 @@ from boiler_agent.compute.pool import WorkerState
 from boiler_agent.compute.scheduler import FillerJob, JobScheduler
 from boiler_agent.compute.simulated_pool import SimulatedPool
 from boiler_agent.compute.store import JobStore
+from boiler_agent.daemon.clocks import VirtualClock
 
 OPTION = {"spot": 100.0, "strike": 105.0, "rate": 0.02, "volatility": 0.25, "maturity": 1.0}
 ONE_SHARD = {**OPTION, "paths": 10_000, "steps": 16, "seed": 3}
 FILLER = FillerJob("option_mc", {**OPTION, "paths": 50_000_000, "steps": 64, "seed": 1})
 
 
-class SteppedClock:
-    def __init__(self) -> None:
-        self.now_s = 0.0
-
-    def now(self) -> float:
-        return self.now_s
-
-    def sleep(self, seconds: float) -> None:
-        self.now_s += seconds
-
-
 def _scheduler(tmp_path: Path) -> JobScheduler[SimulatedPool]:
-    clock = SteppedClock()
+    clock = VirtualClock()
     pool = SimulatedPool(2, clock=clock.now, sleep=clock.sleep)
     store = JobStore(tmp_path / "jobs.sqlite")
     return JobScheduler(store, pool, checkpoint_dir=tmp_path / "checkpoints", filler=FILLER)

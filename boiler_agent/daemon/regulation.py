@@ -94,9 +94,10 @@ class Regulation:
             previous = self.guard
             self.guard = SafetyGuard(limits)
             self.guard.restore(latched)
-            frozen = previous.frozen_count() if previous is not None else None
-            if frozen is None and previous is None and self.record is not None:
-                frozen = self.record.frozen  # the count a previous run left, if any
+            if previous is not None:
+                frozen = previous.frozen_count()
+            else:  # the first guard of this run: the count a previous run left, if any
+                frozen = self.record.frozen if self.record is not None else None
             if frozen is not None:
                 self.guard.restore_frozen(*frozen)
         self._note_trips()

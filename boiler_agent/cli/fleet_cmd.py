@@ -1,4 +1,5 @@
-"""`boiler-agent fleet watch|record|report`: the fleet's side, for whoever runs heaters."""
+"""`boiler-agent fleet watch|record|report|submit|jobs|cancel|weather`: the fleet's side, for
+whoever runs heaters."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import socket
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,14 @@ from boiler_agent.fleet.store import FleetStore
 from boiler_agent.fleet.subscriber import FleetSubscriber
 from boiler_agent.fleet.view import FleetView, HeaterRow
 from boiler_agent.runtime.sqlite_schema import SchemaVersionError
-from boiler_agent.telemetry.topics import DEFAULT_ROOT
+from boiler_agent.telemetry.payloads import Weather, dump
+from boiler_agent.telemetry.topics import DEFAULT_ROOT, Topics
 from boiler_agent.terminal import console
 
 PRUNE_EVERY_S = 3600.0
 JOBS_FILE = "fleet-jobs.sqlite"
 PROGRESS_EVERY_S = 5.0
+WEATHER_TIMEOUT_S = 10.0  # to connect, publish and see the retained copy (default --seconds)
 
 
 def add_parser(commands: Any) -> None:
@@ -129,6 +133,19 @@ def add_parser(commands: Any) -> None:
     cancel.add_argument("job_id")
     cancel.add_argument("--jobs-file", type=Path, default=Path(JOBS_FILE), help="(%(default)s)")
     cancel.set_defaults(handler=run_cancel)
+
+    weather = sub.add_parser(
+        "weather",
+        help="tell the fleet's heaters the outdoor temperature (retained)",
+        description="Publish the outdoor temperature on <root>/<fleet>/weather, retained: room "
+        "heaters without an outdoor sensor use it for their heat-loss estimate while it is at "
+        "most control.weather_max_age_s old (3 h by default). A weather service runs this "
+        "every hour or so. Ends when the broker has sent the retained message back.",
+    )
+    broker_options(weather)
+    weather.add_argument("--outdoor-c", type=float, required=True, help="outdoor air, °C")
+    weather.add_argument("--observed-at", help="when, ISO 8601 with a time zone (default: now)")
+    weather.set_defaults(handler=run_weather)
 
 
 def _subscriber(
@@ -411,6 +428,57 @@ def run_cancel(args: argparse.Namespace) -> int:
         return 2
     console.print(f"cancel of {args.job_id} asked: the running `fleet submit` takes it next")
     return 0
+
+
+def run_weather(args: argparse.Namespace) -> int:
+    try:
+        if args.fleet is None:
+            raise ValueError("--fleet is required: the weather goes to one fleet's heaters")
+        observed_at = datetime.now(UTC)
+        if args.observed_at:
+            try:
+                observed_at = datetime.fromisoformat(args.observed_at)
+            except ValueError:
+                raise ValueError(
+                    f"--observed-at must be ISO 8601 with a time zone, e.g. "
+                    f"2026-01-15T07:00+01:00, got {args.observed_at!r}"
+                ) from None
+        report = Weather(outdoor_c=args.outdoor_c, observed_at=observed_at)
+        topic = Topics(args.fleet, "weather", root=args.root).weather
+        subscriber = _subscriber(args, None, [topic])
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = {"outdoor_c": "--outdoor-c", "observed_at": "--observed-at"}.get(
+            str(first["loc"][0]) if first["loc"] else "", "weather"
+        )
+        given = {"--outdoor-c": args.outdoor_c, "--observed-at": args.observed_at}
+        print(
+            f"boiler-agent fleet weather: {where}: {first['msg']} "
+            f"(got {given.get(where, first.get('input'))!r})",
+            file=sys.stderr,
+        )
+        return 2
+    except ValueError as error:
+        print(f"boiler-agent fleet weather: {error}", file=sys.stderr)
+        return 2
+    payload = dump(report)
+    sent = json.loads(payload)
+    subscriber.start()
+    deadline = time.monotonic() + (args.seconds or WEATHER_TIMEOUT_S)
+    try:
+        if not subscriber.subscribed.wait(max(0.0, deadline - time.monotonic())):
+            print(f"boiler-agent fleet weather: no broker at {args.broker}", file=sys.stderr)
+            return 1
+        subscriber.publish(topic, payload, retain=True)
+        # The retained copy coming back is the proof the broker keeps it for later heaters.
+        while time.monotonic() < deadline:
+            if any(m.topic == topic and m.body == sent for m in subscriber.take(0.2)):
+                console.print(f"{topic}: {report.outdoor_c:g} °C at {observed_at.isoformat()}")
+                return 0
+    finally:
+        subscriber.stop()
+    print(f"boiler-agent fleet weather: {args.broker} did not confirm {topic}", file=sys.stderr)
+    return 1
 
 
 def _one_line(error: Exception) -> str:

@@ -36,12 +36,14 @@ from boiler_agent.paths import default_cache_dir
 from boiler_agent.runtime.status_view import render_status
 from boiler_agent.simulation.scores import RunScores
 from boiler_agent.simulation.trace import Trace, TraceSample
+from boiler_agent.simulation.weather_service import SimulatedWeatherService
 from boiler_agent.telemetry.local_broker import (
     BrokerUnavailableError,
     LocalBroker,
     find_mosquitto,
     free_loopback_port,
 )
+from boiler_agent.telemetry.topics import Topics
 from boiler_agent.terminal import console
 from firmware_bridge.protocol import SensorKind
 from firmware_bridge.simulator.server import (
@@ -224,6 +226,33 @@ def _run_agent(
 ) -> int:
     config = _config(args, simulator, broker_url, workdir)
     world = simulator.world
+    weather = (
+        SimulatedWeatherService(
+            broker_url,
+            Topics(config.heater.fleet, config.heater.id).weather,
+            outdoor_c=lambda: world.snapshot().outdoor_c,
+            plant_now=lambda: world.sim_time_s,
+        ).start()
+        if broker_url is not None
+        else None
+    )
+    try:
+        return _run_started_agent(args, simulator, broker_url, config, duration_s, weather=weather)
+    finally:
+        if weather is not None:
+            weather.stop()
+
+
+def _run_started_agent(
+    args: argparse.Namespace,
+    simulator: HeaterSimulator,
+    broker_url: str | None,
+    config: AgentConfig,
+    duration_s: float,
+    *,
+    weather: SimulatedWeatherService | None,
+) -> int:
+    world = simulator.world
     agent = Supervisor(config, clocks=Clocks(plant=lambda: world.sim_time_s))
     try:
         agent.start()
@@ -247,6 +276,8 @@ def _run_agent(
 
     def finished() -> bool:
         now = world.sim_time_s
+        if weather is not None:
+            weather.tick()
         if now >= next_sample[0]:
             next_sample[0] = next_deadline(next_sample[0], TRACE_EVERY_SIM_S, now)
             sample = _sample(agent, simulator, now - day_start)

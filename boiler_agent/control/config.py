@@ -117,6 +117,16 @@ class ControlConfig(Section):
         description="Highest setpoint a remote command may set, in °C; below max_temp_c.",
         json_schema_extra=field_doc(example=28, default_doc=_by_kind("setpoint_max_c")),
     )
+    weather_max_age_s: float = Field(
+        default=3 * 3600.0,
+        ge=0,
+        le=7 * 24 * 3600.0,
+        description=(
+            "A room heater without an outdoor sensor takes the outdoor temperature from the "
+            "fleet's retained weather message (<root>/<fleet>/weather) while it is at most this "
+            "old, in seconds; older, or 0, and the control law assumes 10 °C outdoors."
+        ),
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> Self:

@@ -169,7 +169,7 @@ class ControlLoop:
             self._next_control = next_deadline(
                 self._next_control, regulation.control_period_s, plant_now
             )
-            regulation.control(plant_now, temp, heater.temp_of(SensorKind.OUTDOOR))
+            regulation.control(plant_now, temp, self._outdoor_c())
         # Until the first readings of this MCU there is nothing to judge (and no heat anyway).
         self.allowed = 0.0
         if heater.accepted is not None and heater.readings is not None:
@@ -260,6 +260,17 @@ class ControlLoop:
         return self.resets.request(kinds, by, why)
 
     # -- the fleet ----------------------------------------------------------------------------
+
+    def _outdoor_c(self) -> float | None:
+        """The outdoor sensor's reading; a room heater without one takes the fleet's weather.
+        A boiler's "outdoor" is the room its tank stands in, which the weather does not say."""
+        uplink = self.parts.uplink
+        if uplink is not None:
+            uplink.poll_weather()
+        measured = self.parts.heater.temp_of(SensorKind.OUTDOOR)
+        if measured is not None or uplink is None or self.config.heater.kind != "room":
+            return measured
+        return uplink.weather.outdoor_c(self.config.control.weather_max_age_s)
 
     def _apply_commands(self) -> None:
         uplink = self.parts.uplink

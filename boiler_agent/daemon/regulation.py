@@ -55,6 +55,9 @@ class Regulation:
         self.guard: SafetyGuard | None = None
         self.target: Target | None = None
         self.demand_w = 0.0
+        # What the last control step took for outdoors: a sensor, the fleet's weather, or None
+        # (the control law's own assumption).
+        self.outdoor_c: float | None = None
         self.trips: dict[str, str] = {}
         self._note_trips()
 
@@ -124,6 +127,7 @@ class Regulation:
 
     def control(self, plant_now: float, temp_c: float | None, outdoor_c: float | None) -> float:
         """One step of the control law: the heat demand in watts (0 without a reading)."""
+        self.outdoor_c = outdoor_c
         target = self.target
         if self.controller is None or temp_c is None or target is None:
             self.demand_w = 0.0

@@ -34,6 +34,7 @@ from boiler_agent.telemetry.payloads import (
     dump,
 )
 from boiler_agent.telemetry.topics import Topics
+from boiler_agent.telemetry.weather import WeatherFeed
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,8 @@ class Uplink:
         self._monotonic = monotonic
         self._drops_reported_at: float | None = None
         self.client.subscribe(self.topics.cmd_filter, self.commands.put)
+        self.weather = WeatherFeed(wall_clock)
+        self.client.subscribe(self.topics.weather, self.weather.inbox.put)
         if settings.ha_discovery:
             self.client.subscribe(ha_status_topic(settings.ha_prefix), self._on_ha_status)
 
@@ -266,6 +269,11 @@ class Uplink:
                 ReceivedCommand(name, command, reply, response_topic, message.correlation)
             )
         return accepted
+
+    def poll_weather(self) -> None:
+        """Take the fleet's weather reports; a refused one is an event naming what was wrong."""
+        for error in self.weather.poll():
+            self.publish_event("fault", "weather_rejected", error=error[:200])
 
     def answer(self, response_topic: str, correlation: bytes | None, reply: CommandReply) -> None:
         self.gate.record(reply)

@@ -16,6 +16,7 @@ from boiler_agent.telemetry.topics import DEFAULT_ROOT
 
 HEATER_KINDS = frozenset({"availability", "birth", "state", "telemetry", "events"})
 JOB_KINDS = frozenset({"status", "result"})
+FLEET_KINDS = {"jobs": "offer", "weather": "weather"}  # fleet-wide topics: level -> kind
 SEQUENCED = frozenset({"telemetry", "events"})
 
 
@@ -23,8 +24,9 @@ SEQUENCED = frozenset({"telemetry", "events"})
 class FleetMessage:
     topic: str
     fleet: str
-    heater: str | None  # None for the fleet-wide job queue
-    kind: str  # availability, birth, state, telemetry, events, job_status, job_result, offer
+    heater: str | None  # None for the fleet-wide job queue and weather
+    kind: str  # availability, birth, state, telemetry, events, job_status, job_result, offer,
+    # weather
     job_id: str | None
     body: dict[str, Any]  # the JSON object; availability's text goes under "value"
     retained: bool = False
@@ -47,8 +49,8 @@ def parse(
     if not topic.startswith(prefix):
         return None
     levels = topic[len(prefix) :].split("/")
-    if len(levels) == 2 and levels[1] == "jobs":
-        kind, heater, job_id = "offer", None, None
+    if len(levels) == 2 and levels[1] in FLEET_KINDS:
+        kind, heater, job_id = FLEET_KINDS[levels[1]], None, None
     elif len(levels) == 3 and levels[2] in HEATER_KINDS:
         kind, heater, job_id = levels[2], levels[1], None
     elif len(levels) == 5 and levels[2] == "jobs" and levels[4] in JOB_KINDS:

@@ -90,9 +90,9 @@ class FleetSubscriber:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def publish(self, topic: str, payload: bytes) -> None:
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> mqtt.MQTTMessageInfo:
         """QoS 1; paho queues it while the connection is down."""
-        self._client.publish(topic, payload, qos=1)
+        return self._client.publish(topic, payload, qos=1, retain=retain)
 
     def take(self, timeout_s: float) -> list[FleetMessage]:
         """What has arrived, waiting up to `timeout_s` for something."""

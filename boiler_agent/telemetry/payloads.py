@@ -385,6 +385,17 @@ JSON_COMMANDS: dict[str, type[CommandBase]] = {
     "request_birth": RequestBirth,
     "safety_reset": SafetyReset,
 }
+
+
+class Weather(Payload):
+    """The outdoor temperature where the fleet's heaters are, from the fleet's weather service:
+    retained, so a heater gets the latest at every connect. A room heater without an outdoor
+    sensor uses it for its heat-loss estimate (`control.weather_max_age_s`)."""
+
+    outdoor_c: float = Field(ge=-60.0, le=60.0, description="outdoor air temperature, °C")
+    observed_at: AwareDatetime = Field(description="when it was measured or forecast for")
+
+
 PAYLOADS: tuple[type[Payload], ...] = (
     Birth,
     State,
@@ -398,6 +409,7 @@ PAYLOADS: tuple[type[Payload], ...] = (
     JobOffer,
     JobStatus,
     JobResult,
+    Weather,
 )
 
 

@@ -1,8 +1,9 @@
 """The versioned MQTT topic tree of a heater, and the table that documents every topic.
 
 Everything a heater publishes or takes lives under `<root>/<fleet>/<heater_id>/`, except the
-fleet-wide job queue `<root>/<fleet>/jobs`. The root carries the protocol version (`dh/v1`), so
-a v2 can run beside v1 on the same broker while a fleet migrates.
+fleet-wide job queue `<root>/<fleet>/jobs` and weather `<root>/<fleet>/weather`. The root
+carries the protocol version (`dh/v1`), so a v2 can run beside v1 on the same broker while a
+fleet migrates.
 """
 
 from __future__ import annotations
@@ -124,6 +125,11 @@ class Topics:
         """Where the fleet publishes jobs for any heater of the fleet."""
         return f"{self.root}/{self.fleet}/jobs"
 
+    @property
+    def weather(self) -> str:
+        """The fleet's outdoor temperature, retained, for every heater of the fleet."""
+        return f"{self.root}/{self.fleet}/weather"
+
     def jobs_shared_subscription(self, pool: str) -> str:
         """The v5 shared subscription: the broker hands each job to one member of `pool`."""
         return f"$share/{check_id('pool', pool)}/{self.jobs}"
@@ -223,6 +229,15 @@ TOPIC_TABLE: tuple[TopicSpec, ...] = (
         "JobOffer",
         f"compute jobs, through the shared subscription `$share/{{pool}}/{FLEET}/jobs`, "
         "only while heat is wanted and workers are free",
+    ),
+    TopicSpec(
+        f"{FLEET}/weather",
+        "fleet → heater",
+        1,
+        True,
+        "Weather",
+        "the outdoor temperature, for heaters without an outdoor sensor "
+        "(`boiler-agent fleet weather`)",
     ),
     TopicSpec(
         f"{HEATER}/jobs/{{job_id}}/status",

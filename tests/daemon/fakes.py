@@ -142,12 +142,14 @@ class FakeHeater:
         self._next_report = now + self.report_every_s
         reading = self.room.temp_c if self.frozen_reading_c is None else self.frozen_reading_c
         self.stats.frames_rx += 1
+        # The sensors the identity says, in its order: the controlled one, then the outdoor.
+        sensors = self.identity.sensors
         self.events.put(
             Readings(
                 at_s=now,
-                sensors=self.identity.sensors,
-                temps_c=(reading, self.room.outdoor_c),
-                statuses=(SensorStatus.OK, SensorStatus.OK),
+                sensors=sensors,
+                temps_c=(reading, self.room.outdoor_c)[: len(sensors)],
+                statuses=(SensorStatus.OK,) * len(sensors),
                 heater_power_w=round(power),
                 lease_active=now <= self._lease_until,
                 shutdown=False,

@@ -89,7 +89,7 @@ def test_a_bad_root_is_refused(root: str) -> None:
 
 def test_the_table_documents_qos_1_and_retains_only_latest_wins_topics() -> None:
     retained = {spec.pattern.rsplit("/", 1)[-1] for spec in TOPIC_TABLE if spec.retain}
-    assert retained == {"availability", "birth", "state", "config"}
+    assert retained == {"availability", "birth", "state", "config", "weather"}
     assert all(spec.qos == 1 for spec in TOPIC_TABLE)
     assert not any(spec.retain for spec in TOPIC_TABLE if "/cmd/" in spec.pattern)
 

@@ -1,0 +1,162 @@
+"""A room heater without an outdoor sensor takes the fleet's weather (`fleet weather`, retained
+on a real Mosquitto); a sensor wins over it, a boiler ignores it, a stale or bad report is not
+used, and a bad one is an event."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from boiler_agent.cli import main
+from boiler_agent.daemon.regulation import Regulation
+from boiler_agent.fleet.subscriber import FleetSubscriber
+from boiler_agent.telemetry.local_broker import LocalBroker, find_mosquitto
+from boiler_agent.telemetry.weather import WeatherFeed
+from firmware_bridge.protocol import SensorKind
+from tests.daemon.conftest import Rig
+from tests.daemon.fakes import ROOM_IDENTITY
+
+FLEET = "test"  # rig_config's fleet
+WEATHER_TOPIC = f"dh/v1/{FLEET}/weather"
+NO_OUTDOOR_SENSOR = replace(ROOM_IDENTITY, sensors=(SensorKind.ROOM_AIR,))
+WAIT_S = 30.0  # real seconds for a message to cross the broker on a loaded machine
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    if find_mosquitto() is None:
+        pytest.fail("mosquitto is not installed; .ci/run installs it (apt-get install mosquitto)")
+    instance = LocalBroker(workdir=tmp_path / "broker")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+def _publish_weather(broker: LocalBroker, outdoor_c: float, at_s: float) -> None:
+    stamp = datetime.fromtimestamp(at_s, UTC).isoformat()
+    argv = ["fleet", "weather", "--broker", broker.url, "--fleet", FLEET]
+    assert main([*argv, "--outdoor-c", str(outdoor_c), "--observed-at", stamp]) == 0
+
+
+def _room(make_rig: Callable[..., Rig], broker: LocalBroker, **heater: object) -> Rig:
+    rig = make_rig(mqtt={"enabled": True, "url": broker.url}, heater=heater)
+    rig.heater.identity = NO_OUTDOOR_SENSOR
+    rig.heater.connect()
+    rig.heater.knob(21.0)
+    return rig
+
+
+def _parts(rig: Rig) -> tuple[Regulation, WeatherFeed]:
+    loop = rig.agent.loop
+    assert loop is not None and loop.parts.uplink is not None
+    return loop.regulation, loop.parts.uplink.weather
+
+
+def _run_until(rig: Rig, done: Callable[[], bool], what: str) -> None:
+    """Turn the agent a control period at a time until `done`; the broker is in real time."""
+    deadline = time.monotonic() + WAIT_S
+    while not done():
+        assert time.monotonic() < deadline, f"no {what} within {WAIT_S:g} s"
+        rig.run_for(10.0)
+
+
+def test_a_room_without_an_outdoor_sensor_controls_with_the_fleets_weather(
+    make_rig: Callable[..., Rig], broker: LocalBroker
+) -> None:
+    rig = _room(make_rig, broker)
+    regulation, _ = _parts(rig)
+    rig.run_for(30.0)
+    assert regulation.outdoor_c is None, "no weather yet: the control law's own assumption"
+    _publish_weather(broker, -7.5, rig.clock.wall())
+    _run_until(rig, lambda: regulation.outdoor_c == -7.5, "weather in the control law")
+    # A newer report replaces it.
+    _publish_weather(broker, -3.0, rig.clock.wall())
+    _run_until(rig, lambda: regulation.outdoor_c == -3.0, "the newer report")
+
+
+def test_a_report_published_before_the_agent_started_reaches_it_retained(
+    make_rig: Callable[..., Rig], broker: LocalBroker
+) -> None:
+    # The rig's virtual wall clock starts at 2026-01-01T00:00Z.
+    _publish_weather(broker, -4.0, datetime(2026, 1, 1, tzinfo=UTC).timestamp())
+    rig = _room(make_rig, broker)
+    regulation, _ = _parts(rig)
+    _run_until(rig, lambda: regulation.outdoor_c == -4.0, "the retained weather")
+
+
+def test_a_stale_report_is_not_used(make_rig: Callable[..., Rig], broker: LocalBroker) -> None:
+    rig = _room(make_rig, broker)
+    regulation, feed = _parts(rig)
+    _publish_weather(broker, -7.5, rig.clock.wall() - 4 * 3600.0)  # default limit: 3 h
+    _run_until(rig, lambda: feed.latest is not None, "the report")
+    rig.run_for(30.0)
+    assert regulation.outdoor_c is None
+
+
+def test_a_boiler_ignores_the_weather(make_rig: Callable[..., Rig], broker: LocalBroker) -> None:
+    rig = make_rig(mqtt={"enabled": True, "url": broker.url}, heater={"kind": "boiler"})
+    rig.heater.identity = NO_OUTDOOR_SENSOR
+    regulation, feed = _parts(rig)
+    _publish_weather(broker, -7.5, rig.clock.wall())
+    _run_until(rig, lambda: feed.latest is not None, "the report")
+    rig.run_for(30.0)
+    assert regulation.outdoor_c is None, "a boiler's outdoors is its room, not the weather"
+
+
+def test_a_bad_report_is_an_event_and_the_agent_runs_on(
+    make_rig: Callable[..., Rig], broker: LocalBroker
+) -> None:
+    rig = _room(make_rig, broker)
+    regulation, feed = _parts(rig)
+    events_topic = f"dh/v1/{FLEET}/h1/events"
+    fleet = FleetSubscriber(broker.url, topic_filter=[WEATHER_TOPIC, events_topic]).start()
+    refused: list[dict[str, object]] = []
+
+    def refusal_heard() -> bool:
+        for message in fleet.take(0.0):
+            if message.kind == "events" and message.body.get("reason") == "weather_rejected":
+                refused.append(message.body)
+        return bool(refused)
+
+    try:
+        assert fleet.subscribed.wait(WAIT_S)
+        bad = {"schema": 1, "outdoor_c": 99.0, "observed_at": "2026-01-01T00:00:00Z"}
+        fleet.publish(WEATHER_TOPIC, json.dumps(bad).encode(), retain=True)
+        _run_until(rig, refusal_heard, "weather_rejected event")
+    finally:
+        fleet.stop()
+    assert feed.rejected == 1
+    details = refused[0]["details"]
+    assert isinstance(details, dict) and "outdoor_c" in details["error"], refused
+    rig.run_for(30.0)
+    assert regulation.outdoor_c is None and rig.last().lease_s > 0, "heats on, on its own law"
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["--fleet", FLEET, "--outdoor-c", "99"], "--outdoor-c"),
+        (["--fleet", FLEET, "--outdoor-c", "1", "--observed-at", "07:00"], "--observed-at"),
+        (
+            ["--fleet", FLEET, "--outdoor-c", "1", "--observed-at", "2026-01-15T07:00"],
+            "--observed-at",
+        ),
+        (["--outdoor-c", "1"], "--fleet"),
+    ],
+    ids=["out-of-range", "not-a-date", "no-time-zone", "no-fleet"],
+)
+def test_fleet_weather_names_the_bad_option_and_sends_nothing(
+    extra: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Port 9 (discard): nothing is sent, the arguments are refused before connecting.
+    assert main(["fleet", "weather", "--broker", "mqtt://127.0.0.1:9", *extra]) == 2
+    error = capsys.readouterr().err
+    assert named in error and len(error.strip().splitlines()) == 1, error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from boiler_agent.config import AgentConfig, ConfigError, load_config
 
@@ -12,7 +13,13 @@ log = logging.getLogger(__name__)
 
 # What SIGHUP applies without a restart; everything else needs one (and the log says which).
 RELOADABLE = frozenset(
-    {"log.level", "mqtt.telemetry_period_s", "control.setpoint_min_c", "control.setpoint_max_c"}
+    {
+        "log.level",
+        "mqtt.telemetry_period_s",
+        "control.setpoint_min_c",
+        "control.setpoint_max_c",
+        "control.weather_max_age_s",  # read by the loop at each control step
+    }
 )
 
 
@@ -43,18 +50,14 @@ def reload_config(path: Path | None, running: AgentConfig) -> Reloaded | None:
         return None
     changed = changed_keys(running, fresh)
     # Keep the running config for everything else: those keys apply at the next start.
+    sections: dict[str, dict[str, Any]] = {}
+    for dotted in RELOADABLE:
+        section, key = dotted.split(".")
+        sections.setdefault(section, {})[key] = getattr(getattr(fresh, section), key)
     config = running.model_copy(
         update={
-            "log": fresh.log,
-            "mqtt": running.mqtt.model_copy(
-                update={"telemetry_period_s": fresh.mqtt.telemetry_period_s}
-            ),
-            "control": running.control.model_copy(
-                update={
-                    "setpoint_min_c": fresh.control.setpoint_min_c,
-                    "setpoint_max_c": fresh.control.setpoint_max_c,
-                }
-            ),
+            section: getattr(running, section).model_copy(update=values)
+            for section, values in sections.items()
         }
     )
     return Reloaded(config, sorted(changed & RELOADABLE), sorted(changed - RELOADABLE))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from boiler_agent.cli import main
+from boiler_agent.config import load_config
 from boiler_agent.daemon.regulation import Regulation
 from boiler_agent.fleet.subscriber import FleetSubscriber
 from boiler_agent.telemetry.local_broker import LocalBroker, find_mosquitto
@@ -160,3 +161,32 @@ def test_fleet_weather_names_the_bad_option_and_sends_nothing(
     assert main(["fleet", "weather", "--broker", "mqtt://127.0.0.1:9", *extra]) == 2
     error = capsys.readouterr().err
     assert named in error and len(error.strip().splitlines()) == 1, error
+
+
+def test_a_reload_with_a_longer_limit_takes_a_report_it_found_stale(
+    make_rig: Callable[..., Rig], broker: LocalBroker, tmp_path: Path
+) -> None:
+    path = tmp_path / "agent.toml"
+
+    def write(max_age_s: float) -> None:
+        path.write_text(
+            f'state_dir = "{tmp_path / "state"}"\ncache_dir = "{tmp_path / "cache"}"\n'
+            f'[heater]\nid = "h1"\nfleet = "{FLEET}"\n[serial]\nport = "/dev/fake-heater"\n'
+            f'[mqtt]\nurl = "{broker.url}"\n[control]\nweather_max_age_s = {max_age_s}\n'
+            f'[status]\nsocket = "{tmp_path / "status.sock"}"\n',
+            encoding="utf-8",
+        )
+
+    write(3 * 3600.0)
+    rig = make_rig(load_config(path), config_path=path)
+    rig.heater.identity = NO_OUTDOOR_SENSOR
+    rig.heater.connect()
+    regulation, feed = _parts(rig)
+    _publish_weather(broker, -7.5, rig.clock.wall() - 4 * 3600.0)
+    _run_until(rig, lambda: feed.latest is not None, "the report")
+    rig.run_for(30.0)
+    assert regulation.outdoor_c is None
+    write(5 * 3600.0)
+    rig.agent.request_reload()
+    rig.run_for(30.0)
+    assert regulation.outdoor_c == -7.5

@@ -24,14 +24,23 @@ class HeatWatch:
         self._since: float | None = None
 
     def check(
-        self, requested_w: float, measured_w: float, now_s: float, duty_period_s: float = 0.0
+        self,
+        requested_w: float,
+        measured_w: float,
+        now_s: float,
+        *,
+        workers: int,
+        duty_period_s: float = 0.0,
     ) -> bool:
         """One period; True when `problem` changed (it set or cleared).
 
+        `workers`: how many the power loop put to the request. None while a small request is
+        held off on purpose (a negative trim larger than it, decaying): nothing is made, and
+        nothing is failing (a 0.4 W request, a 200-heater fleet's false alarm).
         `duty_period_s`: the duty cycle's period in force. A small request runs a worker one
         short window per period, which may be longer than the watch (the cycler stretches it
         so a window spans a loop turn): nothing made is only news after two such periods."""
-        starved = requested_w > 0 and measured_w < MADE_SHARE * requested_w
+        starved = requested_w > 0 and workers > 0 and measured_w < MADE_SHARE * requested_w
         if not starved:
             self._since = None
             changed, self.problem = self.problem is not None, None

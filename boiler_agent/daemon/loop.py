@@ -200,9 +200,16 @@ class ControlLoop:
             regulation.idle(now)
         demand = regulation.demand_w
         request = demand * self.allowed
-        self.measured_w = parts.power.loop.step(request, now, plant_now).measured_w
+        sample = parts.power.loop.step(request, now, plant_now)
+        self.measured_w = sample.measured_w
         duty_period = parts.power.loop.cycler.period_in_force_s
-        if self.heat_watch.check(request, self.measured_w, now, duty_period):
+        if self.heat_watch.check(
+            request,
+            self.measured_w,
+            now,
+            workers=sample.allocation.workers,
+            duty_period_s=duty_period,
+        ):
             self.heat_watch.announce(parts.uplink)
         lease: float | None = None
         identity = heater.accepted

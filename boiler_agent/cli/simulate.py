@@ -305,6 +305,8 @@ def _run_started_agent(
             live.stop()
     summary = _summary(agent, simulator, start_sim, broker_url, time.monotonic() - started)
     summary.update(scores.scores())
+    # The fleet's weather the room heater controlled with (no outdoor sensor on it): reports sent.
+    summary["weather_reports"] = weather.published if weather is not None else 0
     if len(trace):
         # matplotlib costs ~30 MB and most of a second: only the run that plots loads it.
         from boiler_agent.simulation.plot import plot_trace

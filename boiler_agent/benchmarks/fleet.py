@@ -512,9 +512,14 @@ def run(
     seeds: int = 1,
     drain_s: float = DRAIN_S,
     modes: tuple[str, ...] = MODES,
+    *,
+    seed: int | None = None,
 ) -> dict[str, Any]:
-    """One seed's figures, or with several the median of each figure over the seeds."""
-    runs = [run_seed(seed, heaters, days, drain_s, modes) for seed in range(1, seeds + 1)]
+    """One seed's figures, or with several the median of each figure over the seeds; `seed`
+    runs that one seed alone (a week per seed outlasts a working session: seeds can run one by
+    one, or side by side on a machine with the cores)."""
+    chosen = [seed] if seed is not None else list(range(1, seeds + 1))
+    runs = [run_seed(one, heaters, days, drain_s, modes) for one in chosen]
     if len(runs) == 1:
         return runs[0]
     summary = _median_of(runs)
@@ -549,6 +554,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--seeds", type=positive_int, default=1, help="seeds 1..S, figures are the median"
     )
+    parser.add_argument("--seed", type=positive_int, help="this one seed alone, instead of --seeds")
     parser.add_argument(
         "--drain-h",
         type=float,
@@ -583,6 +589,7 @@ def report(args: argparse.Namespace) -> int:
         seeds=args.seeds,
         drain_s=args.drain_h * HOUR_S,
         modes=modes,
+        seed=args.seed,
     )
     emit("fleet: jobs stay against jobs follow the heat", result, args.json)
     return 0

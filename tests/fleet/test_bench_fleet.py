@@ -48,12 +48,15 @@ def test_a_small_fleet_runs_both_modes_and_reports_every_key() -> None:
     assert result["messages_per_heater_hour"] > 0 and result["bytes_per_heater_hour"] > 0
 
 
-def test_one_mode_alone_reports_that_mode_only(capsys: pytest.CaptureFixture[str]) -> None:
+def test_one_mode_and_one_seed_alone_report_that_mode_and_seed_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """A scale run (`--mode follow`) pays for one mode, not both."""
     import json
 
     arguments = ["--heaters", "1", "--days", "0.05", "--mode", "follow", "--drain-h", "0"]
-    assert fleet.main([*arguments, "--json"]) == 0
+    assert fleet.main([*arguments, "--seed", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["seed"] == 2, "--seed runs that seed alone"
     assert set(result["jobs_done"]) == set(result["wall_s"]) == {"follow"}, result
     assert result["heater_cpu_s_per_hour"] > 0 and result["broker_cpu_share"] is not None

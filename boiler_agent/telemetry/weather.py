@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from boiler_agent.telemetry.command_gate import describe, printable
 from boiler_agent.telemetry.inbox import Inbox
 from boiler_agent.telemetry.payloads import Weather
 
@@ -46,9 +47,10 @@ class WeatherFeed:
                 self.latest = Weather.model_validate_json(message.payload)
             except ValidationError as error:
                 self.rejected += 1
-                first = error.errors()[0]
-                where = ".".join(str(part) for part in first["loc"]) or "payload"
-                errors.append(f"{where}: {first['msg']}")
+                # The field and the value (CommandGate's wording); a message that is not JSON
+                # has no field: the payload is named.
+                line = printable(describe(error))
+                errors.append(line if error.errors()[0]["loc"] else f"payload: {line}")
                 log.warning("weather message on %s refused: %s", message.topic, errors[-1])
         return errors
 

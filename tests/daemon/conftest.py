@@ -1,4 +1,5 @@
-"""An in-process daemon rig: the real loop on a virtual clock, a fake heater, simulated workers."""
+"""An in-process daemon rig: the real loop on a virtual clock, a fake heater, simulated workers;
+and a real Mosquitto per test (the telemetry tests' fixture)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ from boiler_agent.daemon.clocks import VirtualClock
 from boiler_agent.daemon.loop import PeriodReport
 from boiler_agent.daemon.supervisor import Supervisor
 from tests.daemon.fakes import FakeHeater
+from tests.telemetry.conftest import broker
+
+__all__ = ["broker"]
 
 WORKERS = 4
 

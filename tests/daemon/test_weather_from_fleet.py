@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,7 @@ from boiler_agent.cli import main
 from boiler_agent.config import load_config
 from boiler_agent.daemon.regulation import Regulation
 from boiler_agent.fleet.subscriber import FleetSubscriber
-from boiler_agent.telemetry.local_broker import LocalBroker, find_mosquitto
+from boiler_agent.telemetry.local_broker import LocalBroker
 from boiler_agent.telemetry.weather import WeatherFeed
 from firmware_bridge.protocol import SensorKind
 from tests.daemon.conftest import Rig
@@ -27,18 +27,6 @@ FLEET = "test"  # rig_config's fleet
 WEATHER_TOPIC = f"dh/v1/{FLEET}/weather"
 NO_OUTDOOR_SENSOR = replace(ROOM_IDENTITY, sensors=(SensorKind.ROOM_AIR,))
 WAIT_S = 30.0  # real seconds for a message to cross the broker on a loaded machine
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[LocalBroker]:
-    if find_mosquitto() is None:
-        pytest.fail("mosquitto is not installed; .ci/run installs it (apt-get install mosquitto)")
-    instance = LocalBroker(workdir=tmp_path / "broker")
-    instance.start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
 
 
 def _publish_weather(broker: LocalBroker, outdoor_c: float, at_s: float) -> None:

@@ -77,3 +77,8 @@ def test_a_bad_report_is_refused_counted_and_named_and_the_last_good_one_stays(
 def test_an_empty_retained_message_clears_the_report() -> None:
     feed, errors = _feed(_report(-2.0), b"")
     assert errors == [] and feed.latest is None and feed.outdoor_c(3 * HOUR) is None
+
+
+def test_a_refusal_names_the_field_and_the_value() -> None:
+    _, errors = _feed(_report(99.0))
+    assert errors == ["outdoor_c: Input should be less than or equal to 60 (got 99.0)"], errors

@@ -14,7 +14,8 @@ from boiler_agent.cli import main
 def test_bench_overhead_prints_the_supervisors_cpu_and_memory_beside_bare_python(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert main(["bench", "overhead", "--json", "--window-s", "3", "--warmup-s", "1"]) == 0
+    arguments = ["--json", "--window-s", "3", "--warmup-s", "1", "--settle-s", "0.5"]
+    assert main(["bench", "overhead", *arguments]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("idle_cpu_pct_of_core", "control_cpu_pct_of_core", "rss_mb", "baseline_rss_mb"):
         value = result[key]

@@ -233,7 +233,9 @@ def _log_tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
-def run(window_s: float = 20.0, warmup_s: float = 5.0, workers: int = 1) -> dict[str, Any]:
+def run(
+    window_s: float = 20.0, warmup_s: float = 5.0, workers: int = 1, settle_s: float = SETTLE_S
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="boiler-agent-bench-overhead-") as scratch:
         workdir = Path(scratch)
         broker = LocalBroker(workdir=workdir / "broker")
@@ -250,7 +252,13 @@ def run(window_s: float = 20.0, warmup_s: float = 5.0, workers: int = 1) -> dict
                 config = _config(workdir, broker, simulator.port, workers)
                 try:
                     return _run_agent(
-                        workdir, config, broker, simulator, window_s=window_s, warmup_s=warmup_s
+                        workdir,
+                        config,
+                        broker,
+                        simulator,
+                        window_s=window_s,
+                        warmup_s=warmup_s,
+                        settle_s=settle_s,
                     )
                 except (RuntimeError, psutil.NoSuchProcess) as error:
                     tail = _log_tail(workdir / "agent.log")
@@ -267,6 +275,7 @@ def _run_agent(
     *,
     window_s: float,
     warmup_s: float,
+    settle_s: float,
 ) -> dict[str, Any]:
     telemetry = _Telemetry(broker.port)
     agent_command = [sys.executable, "-m", "boiler_agent.cli", "run", "--config", str(config)]
@@ -286,6 +295,7 @@ def _run_agent(
                 telemetry=telemetry,
                 processes=processes,
                 window_s=window_s,
+                settle_s=settle_s,
                 agent=agent,
             )
             simulator.turn_knob(IDLE_KNOB_C)
@@ -295,6 +305,7 @@ def _run_agent(
                 telemetry=telemetry,
                 processes=processes,
                 window_s=window_s,
+                settle_s=settle_s,
                 agent=agent,
             )
         finally:
@@ -340,6 +351,7 @@ def _phase(
     telemetry: _Telemetry,
     processes: dict[str, psutil.Process],
     window_s: float,
+    settle_s: float,
     agent: subprocess.Popen[bytes],
 ) -> tuple[dict[str, Usage], list[tuple[float, float, int]]]:
     """Wait until the telemetry shows the phase, let it settle, measure it."""
@@ -349,7 +361,7 @@ def _phase(
         return last is not None and reached(last[1], last[2])
 
     _wait(what, shown, PHASE_TIMEOUT_S, agent)
-    time.sleep(SETTLE_S)
+    time.sleep(settle_s)
     started = time.monotonic()
     usage = _measure(processes, window_s)
     return usage, telemetry.between(started, time.monotonic())
@@ -363,13 +375,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--warmup-s", type=positive_float, default=5.0, help="after the first telemetry (5 s)"
     )
     parser.add_argument(
+        "--settle-s",
+        type=positive_float,
+        default=SETTLE_S,
+        help=f"once a phase shows, before its window, for the allocator to settle ({SETTLE_S:g} s)",
+    )
+    parser.add_argument(
         "--workers", type=positive_int, default=1, help="the agent's power.max_workers (1)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON line, no table")
 
 
 def report(args: argparse.Namespace) -> int:
-    result = run(window_s=args.window_s, warmup_s=args.warmup_s, workers=args.workers)
+    result = run(
+        window_s=args.window_s,
+        warmup_s=args.warmup_s,
+        workers=args.workers,
+        settle_s=args.settle_s,
+    )
     emit("overhead: the supervisor idle and controlling, against bare Python", result, args.json)
     return 0
 

@@ -45,8 +45,10 @@ OUTBOX_MAX_MB = 4.0
 DISK_BOUND_BYTES = 32 * 1024 * 1024  # I7: the state directory after a campaign
 MEMORY_GROWTH_BOUND_BYTES = 256 * 1024 * 1024  # I7: the process's RSS growth over a campaign
 MAX_VIOLATIONS_SHOWN = 20  # the first ones: one cause repeats every period
-CAPTURE_SETTLE_S = 3.0  # no new telemetry for this long after the stop: the capture is complete
+CAPTURE_SETTLE_S = 3.0  # no marker (broker down at the end): this long without new telemetry
 CAPTURE_TIMEOUT_S = 60.0
+MARKER_TIMEOUT_S = 20.0  # the capture's own marker back from a running broker
+MARKER_TOPIC = "campaign/capture/settled"
 TOP_UP_EVERY_S = 300.0  # I5: new real jobs replace finished ones this often
 
 
@@ -61,11 +63,14 @@ class TelemetryCapture:
         self.dropped_reported = 0
         self.count = 0
         self._lock = threading.Lock()
+        self._marker = threading.Event()
+        self.subscribed = threading.Event()  # the broker has the capture's subscriptions
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id="campaign-capture", protocol=mqtt.MQTTv5
         )
         client.on_message = self._on_message
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = 3600
         client.connect_async(url_host, port, clean_start=False, properties=properties)
@@ -73,10 +78,21 @@ class TelemetryCapture:
         self._client = client
 
     def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
-        client.subscribe(f"+/+/{FLEET}/{HEATER}/telemetry", qos=1)
-        client.subscribe(f"+/+/{FLEET}/{HEATER}/events", qos=1)
+        client.subscribe(
+            [
+                (f"+/+/{FLEET}/{HEATER}/telemetry", 1),
+                (f"+/+/{FLEET}/{HEATER}/events", 1),
+                (MARKER_TOPIC, 1),
+            ]
+        )
+
+    def _on_subscribe(self, *_: Any) -> None:
+        self.subscribed.set()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == MARKER_TOPIC:
+            self._marker.set()
+            return
         try:
             document = json.loads(message.payload)
         except ValueError:
@@ -91,7 +107,26 @@ class TelemetryCapture:
                 if document.get("kind") == "outbox_dropped":
                     self.dropped_reported += int(document.get("details", {}).get("count", 0))
 
-    def settle(self) -> None:
+    def settle(self, broker_up: bool = True) -> str:
+        """Once the agent has stopped: wait until the capture holds what the broker accepted;
+        returns how it knew ("marker", or "quiet" when the broker could not answer).
+
+        The capture publishes a marker on a topic it subscribes to. The broker queues it to the
+        capture's session behind every message it accepted before, so the marker's return is
+        the state to wait for. With the broker down at the end (a restart fault still active),
+        nothing more can come: the capture waits for a quiet spell instead. `broker_up`: the
+        broker runs, so a capture not connected yet is about to be.
+        """
+        if broker_up:  # back from a restart just now: the capture reconnects first
+            deadline = time.monotonic() + MARKER_TIMEOUT_S
+            while not self._client.is_connected() and time.monotonic() < deadline:
+                time.sleep(0.01)
+        if self._client.is_connected() and self.subscribed.is_set():
+            self._marker.clear()
+            self._client.publish(MARKER_TOPIC, b"settled", qos=1)
+            if self._marker.wait(MARKER_TIMEOUT_S):
+                return "marker"
+            log.warning("campaign: the capture's marker did not come back; waiting for quiet")
         deadline = time.monotonic() + CAPTURE_TIMEOUT_S
         last, quiet_since = -1, time.monotonic()
         while time.monotonic() < deadline:
@@ -100,8 +135,9 @@ class TelemetryCapture:
             if count != last:
                 last, quiet_since = count, time.monotonic()
             elif time.monotonic() - quiet_since >= CAPTURE_SETTLE_S:
-                return
+                break
             time.sleep(0.1)
+        return "quiet"
 
     def close(self) -> None:
         self._client.disconnect()
@@ -201,11 +237,16 @@ def run_campaign(
     schedule: list[Injection] | None = None,
     settings: dict[str, dict[str, Any]] | None = None,
     job_cpu_s: float = JOB_CPU_S,
+    stop_on: str | None = None,
 ) -> dict[str, Any]:
     """One seed's campaign; with no faults, a healthy heater's run, where any trip is I8.
 
     `kinds` narrows the faults drawn; `schedule` replaces the draw (a constructed case, as a
     reverted fix's demonstration uses); `settings` are config sections merged over the rig's.
+    `stop_on` ends the run at the first violation of that invariant found while it runs (the
+    checker's, the input bounds', a crash, a job judged as it ended): a test that expects it
+    needs nothing after. The
+    invariants judged at the end (the jobs', the fleet's copy) are then judged at that time.
     """
     started = time.monotonic()
     rss_before = psutil.Process().memory_info().rss
@@ -258,10 +299,20 @@ def run_campaign(
                 cpu_s_per_unit=jobs.cpu_s_per_unit if jobs else None,
                 on_jobs_lost=jobs.resubmit if jobs else None,
             )
+
+            def found_already() -> bool:
+                if stop_on is None:
+                    return False
+                found = checker.by_invariant[stop_on] > 0
+                found = found or any(v.invariant == stop_on for v in bounds.violations)
+                found = found or (jobs is not None and bool(jobs.violations) and stop_on == "I5")
+                return found or (stop_on == "I6" and bool(rig.crashes))
+
             try:
-                rig.run_until(duration_s, schedule)
+                rig.run_until(duration_s, schedule, stop=found_already)
             finally:
                 rig.close()
+            ended_s = min(rig.clock.now(), duration_s)
             violations = list(checker.violations) + bounds.violations
             violation_count = checker.violation_count + len(bounds.violations)
             checked = checker.checked + bounds.checked
@@ -280,12 +331,14 @@ def run_campaign(
                 checked += comfort.checked
             jobs_ended: dict[str, int] | None = None
             if jobs is not None:
-                counted, more, jobs_ended = jobs.check(config.state_dir, duration_s)
+                counted, more, jobs_ended = jobs.check(config.state_dir, ended_s)
                 checked += counted
                 violations += more
                 violation_count += len(more)
             if capture is not None:
-                capture.settle()
+                assert broker is not None
+                broker.resume()  # a partition ends with the campaign: what it held comes through
+                capture.settle(broker_up=broker.running)
                 capture.close()
                 dropped_by_reason = _dropped(config)
                 dropped = sum(dropped_by_reason.values())
@@ -293,12 +346,12 @@ def run_campaign(
                 # Nothing in a campaign is older than the outbox's age limit: rows dropped for
                 # age aged by a stepped wall clock.
                 expired = dropped_by_reason.get("age", 0)
-                if expired and duration_s < config.mqtt.outbox_max_age_h * 3600.0:
+                if expired and ended_s < config.mqtt.outbox_max_age_h * 3600.0:
                     more.append(
                         Violation(
-                            duration_s,
+                            ended_s,
                             "I4",
-                            f"{expired} messages expired in a {duration_s / 3600:.1f} h run "
+                            f"{expired} messages expired in a {ended_s / 3600:.1f} h run "
                             f"(limit {config.mqtt.outbox_max_age_h} h): aged by the wall clock",
                             None,
                         )
@@ -311,9 +364,9 @@ def run_campaign(
             checked += 2
             resources = []
             if disk > DISK_BOUND_BYTES:
-                resources.append(Violation(duration_s, "I7", f"state dir {disk} bytes", None))
+                resources.append(Violation(ended_s, "I7", f"state dir {disk} bytes", None))
             if growth > MEMORY_GROWTH_BOUND_BYTES:
-                resources.append(Violation(duration_s, "I7", f"RSS grew {growth} bytes", None))
+                resources.append(Violation(ended_s, "I7", f"RSS grew {growth} bytes", None))
             violations += resources
             violation_count += len(resources)
     by_invariant = checker.by_invariant + collections.Counter(
@@ -329,7 +382,7 @@ def run_campaign(
         "violations": [v.as_dict() for v in violations[:MAX_VIOLATIONS_SHOWN]],
         "violations_total": violation_count,
         "violations_by_invariant": dict(sorted(by_invariant.items())),
-        "sim_hours": round(duration_s / 3600.0, 2),
+        "sim_hours": round(ended_s / 3600.0, 2),
         "wall_s": round(time.monotonic() - started, 1),
         "broker": broker is not None,
         "agent_restarts": rig.boots - 1,

@@ -153,12 +153,22 @@ class CampaignRig:
         """(current, critical) °C of the CPU package: none to read, unless it runs hot."""
         return (CPU_CRITICAL_C, CPU_CRITICAL_C) if self._cpu_hot else None
 
-    def run_until(self, end_s: float, schedule: list[Injection]) -> None:
+    def run_until(
+        self,
+        end_s: float,
+        schedule: list[Injection],
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
+        """Run the agent to `end_s` of the plant's clock, injecting the schedule; `stop` ends
+        the run sooner (checked between turns)."""
         pending = sorted(schedule, key=lambda injection: injection.at_s)
+        stopped = stop or (lambda: False)
 
         def until() -> bool:
             # Between two turns: where the agent notices a SIGTERM's flag.
             now = self.clock.now()
+            if stopped():
+                return True
             self._pump()
             while pending and pending[0].at_s <= now:
                 self._inject(pending.pop(0))
@@ -167,13 +177,13 @@ class CampaignRig:
             self._term_if_checkpointing()
             return now >= end_s or self._restart_due()
 
-        while self.clock.now() < end_s:
+        while self.clock.now() < end_s and not stopped():
             assert self.agent is not None
             try:
                 self.agent.run_turns(until=until, on_period=self._record)
             except Exception as error:  # the agent died: systemd starts it again
                 self._crashed(error)
-            if self._restart_due():
+            if self._restart_due() and not stopped():
                 self._restart()
 
     def close(self) -> None:

@@ -18,6 +18,9 @@ from boiler_agent.daemon.supervisor import Supervisor
 from tests.daemon.fakes import FakeHeater
 from tests.telemetry.conftest import broker
 
+# A test that takes both asks for `broker` before `make_rig`: fixtures stop in the reverse order,
+# so the agent stops while its broker still runs (stopped after its broker, paho's reconnect wait
+# holds the agent's stop for up to a second).
 __all__ = ["broker"]
 
 WORKERS = 4

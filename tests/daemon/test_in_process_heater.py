@@ -8,6 +8,7 @@ from boiler_agent.compute.simulated_pool import SimulatedPool
 from boiler_agent.daemon.clocks import VirtualClock
 from boiler_agent.daemon.supervisor import Supervisor
 from boiler_agent.durations import HOUR_S
+from boiler_agent.faults.harness import TURN_S
 from firmware_bridge.link import LinkState
 from firmware_bridge.simulator.in_process import InProcessHeater
 from firmware_bridge.simulator.world import SENSOR_AT_NODE
@@ -31,6 +32,7 @@ def _rig(
         link=heater.link,
         pool=pool,
         cpu_sensor=lambda: None,
+        turn_s=TURN_S,  # the campaign's turns: hours of plant time in seconds
     )
     agent.start()
     rig = Rig(clock, FakeHeater(clock), pool, agent, step_world=heater.pump)

@@ -15,6 +15,7 @@ from boiler_agent.daemon.clocks import VirtualClock
 from boiler_agent.daemon.learnt_record import FILE_NAME
 from boiler_agent.daemon.supervisor import Supervisor
 from boiler_agent.durations import HOUR_S
+from boiler_agent.faults.harness import TURN_S
 from firmware_bridge.simulator.in_process import InProcessHeater
 from tests.daemon.conftest import WORKERS, Rig, rig_config
 from tests.daemon.fakes import FakeHeater
@@ -31,6 +32,7 @@ def _start(
         link=heater.new_link(),
         pool=pool,
         cpu_sensor=lambda: None,
+        turn_s=TURN_S,  # the campaign's turns: hours of plant time in seconds
     )
     agent.start()
     return Rig(clock, FakeHeater(clock), pool, agent, step_world=heater.pump)

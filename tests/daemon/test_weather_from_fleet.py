@@ -58,7 +58,7 @@ def _run_until(rig: Rig, done: Callable[[], bool], what: str) -> None:
 
 
 def test_a_room_without_an_outdoor_sensor_controls_with_the_fleets_weather(
-    make_rig: Callable[..., Rig], broker: LocalBroker
+    broker: LocalBroker, make_rig: Callable[..., Rig]
 ) -> None:
     rig = _room(make_rig, broker)
     regulation, _ = _parts(rig)
@@ -72,7 +72,7 @@ def test_a_room_without_an_outdoor_sensor_controls_with_the_fleets_weather(
 
 
 def test_a_report_published_before_the_agent_started_reaches_it_retained(
-    make_rig: Callable[..., Rig], broker: LocalBroker
+    broker: LocalBroker, make_rig: Callable[..., Rig]
 ) -> None:
     # The rig's virtual wall clock starts at 2026-01-01T00:00Z.
     _publish_weather(broker, -4.0, datetime(2026, 1, 1, tzinfo=UTC).timestamp())
@@ -81,7 +81,7 @@ def test_a_report_published_before_the_agent_started_reaches_it_retained(
     _run_until(rig, lambda: regulation.outdoor_c == -4.0, "the retained weather")
 
 
-def test_a_stale_report_is_not_used(make_rig: Callable[..., Rig], broker: LocalBroker) -> None:
+def test_a_stale_report_is_not_used(broker: LocalBroker, make_rig: Callable[..., Rig]) -> None:
     rig = _room(make_rig, broker)
     regulation, feed = _parts(rig)
     _publish_weather(broker, -7.5, rig.clock.wall() - 4 * 3600.0)  # default limit: 3 h
@@ -90,7 +90,7 @@ def test_a_stale_report_is_not_used(make_rig: Callable[..., Rig], broker: LocalB
     assert regulation.outdoor_c is None
 
 
-def test_a_boiler_ignores_the_weather(make_rig: Callable[..., Rig], broker: LocalBroker) -> None:
+def test_a_boiler_ignores_the_weather(broker: LocalBroker, make_rig: Callable[..., Rig]) -> None:
     rig = make_rig(mqtt={"enabled": True, "url": broker.url}, heater={"kind": "boiler"})
     rig.heater.identity = NO_OUTDOOR_SENSOR
     regulation, feed = _parts(rig)
@@ -101,7 +101,7 @@ def test_a_boiler_ignores_the_weather(make_rig: Callable[..., Rig], broker: Loca
 
 
 def test_a_bad_report_is_an_event_and_the_agent_runs_on(
-    make_rig: Callable[..., Rig], broker: LocalBroker
+    broker: LocalBroker, make_rig: Callable[..., Rig]
 ) -> None:
     rig = _room(make_rig, broker)
     regulation, feed = _parts(rig)
@@ -152,7 +152,7 @@ def test_fleet_weather_names_the_bad_option_and_sends_nothing(
 
 
 def test_a_reload_with_a_longer_limit_takes_a_report_it_found_stale(
-    make_rig: Callable[..., Rig], broker: LocalBroker, tmp_path: Path
+    broker: LocalBroker, make_rig: Callable[..., Rig], tmp_path: Path
 ) -> None:
     path = tmp_path / "agent.toml"
 

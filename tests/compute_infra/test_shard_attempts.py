@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from boiler_agent.compute.jobs import JobState, validate_job
-from boiler_agent.compute.pool import WorkerState
+from boiler_agent.compute.pool import WorkerEvent, WorkerState
 from boiler_agent.compute.scheduler import MAX_SHARD_ATTEMPTS, JobScheduler
 from boiler_agent.compute.simulated_pool import SimulatedPool
 from boiler_agent.compute.store import JobStore
@@ -78,11 +78,20 @@ def test_crashes_count_and_fail_the_job_at_the_limit(tmp_path: Path) -> None:
     assert "worker died" in record.error
 
 
-def _pause_until_done(scheduler: JobScheduler, job_id: str, pauses: int) -> int:
+def _pause_until_done(
+    scheduler: JobScheduler, job_id: str, pauses: int, alongside: JobScheduler | None = None
+) -> int:
     """Stop the job's worker right after each restart's first chunk, `pauses` times at most,
-    then let it finish; returns how many pauses it took."""
+    then let it finish; returns how many pauses it took. `alongside` (the clean run) is turned
+    at each step too, its worker computing meanwhile."""
     taken = 0
     deadline = time.monotonic() + 100
+
+    def tick(scheduler: JobScheduler) -> list[WorkerEvent]:
+        if alongside is not None:
+            alongside.tick(0.0)
+        return scheduler.tick(0.002)
+
     while True:
         record = scheduler.store.get(job_id)
         assert record is not None
@@ -90,24 +99,24 @@ def _pause_until_done(scheduler: JobScheduler, job_id: str, pauses: int) -> int:
             return taken
         assert time.monotonic() < deadline, f"not finished after {taken} pauses: {record}"
         scheduler.set_active(1)
-        events = scheduler.tick(0.002)
+        events = tick(scheduler)
         if taken < pauses and any(e.kind == "progress" for e in events):
             scheduler.set_active(0)
             while any(w.task is not None for w in scheduler.pool.workers):
-                scheduler.tick(0.002)
+                tick(scheduler)
             taken += 1
 
 
 def _paused_run(make_scheduler: SchedulerFactory, params: dict[str, object], pauses: int) -> None:
+    # The clean run and the paused one side by side, each on its own worker.
     reference = make_scheduler(1)
     reference.store.submit(validate_job("option_mc", params, job_id="j"))
+    paused = make_scheduler(1, chunk_target_s=0.002)
+    paused.store.submit(validate_job("option_mc", params, job_id="j"))
+    taken = _pause_until_done(paused, "j", pauses, alongside=reference)
     reference.wait_for("j", timeout_s=100)
     expected = reference.store.get("j")
     assert expected is not None and expected.state is JobState.DONE, expected
-
-    paused = make_scheduler(1, chunk_target_s=0.002)
-    paused.store.submit(validate_job("option_mc", params, job_id="j"))
-    taken = _pause_until_done(paused, "j", pauses)
     record = paused.store.get("j")
     assert record is not None and record.state is JobState.DONE, record
     assert taken == pauses, f"the job ended after {taken} of {pauses} pauses: make it longer"

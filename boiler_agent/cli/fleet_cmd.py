@@ -27,7 +27,7 @@ from boiler_agent.fleet.subscriber import FleetSubscriber
 from boiler_agent.fleet.view import FleetView, HeaterRow
 from boiler_agent.runtime.sqlite_schema import SchemaVersionError
 from boiler_agent.telemetry.payloads import Weather, dump
-from boiler_agent.telemetry.topics import DEFAULT_ROOT, Topics
+from boiler_agent.telemetry.topics import DEFAULT_ROOT, Topics, check_id
 from boiler_agent.terminal import console
 
 PRUNE_EVERY_S = 3600.0
@@ -140,11 +140,16 @@ def add_parser(commands: Any) -> None:
         description="Publish the outdoor temperature on <root>/<fleet>/weather, retained: room "
         "heaters without an outdoor sensor use it for their heat-loss estimate while it is at "
         "most control.weather_max_age_s old (3 h by default). A weather service runs this "
-        "every hour or so. Ends when the broker has sent the retained message back.",
+        "every hour or so. With --zone, on <root>/<fleet>/weather/<zone> instead: the heaters "
+        "whose heater.weather_zone names it (a fleet that spans climates). Ends when the broker "
+        "has sent the retained message back.",
     )
     broker_options(weather)
     weather.add_argument("--outdoor-c", type=float, required=True, help="outdoor air, °C")
     weather.add_argument("--observed-at", help="when, ISO 8601 with a time zone (default: now)")
+    weather.add_argument(
+        "--zone", help="one weather zone's heaters (heater.weather_zone); default: the whole fleet"
+    )
     weather.set_defaults(handler=run_weather)
 
 
@@ -444,7 +449,9 @@ def run_weather(args: argparse.Namespace) -> int:
                     f"2026-01-15T07:00+01:00, got {args.observed_at!r}"
                 ) from None
         report = Weather(outdoor_c=args.outdoor_c, observed_at=observed_at)
-        topic = Topics(args.fleet, "weather", root=args.root).weather
+        if args.zone is not None:
+            check_id("--zone", args.zone)  # named as the user typed it
+        topic = Topics(args.fleet, "weather", root=args.root).weather_in(args.zone)
         subscriber = _subscriber(args, None, [topic])
     except ValidationError as error:
         first = error.errors()[0]

@@ -155,6 +155,7 @@ def build_uplink(config: AgentConfig, clocks: Clocks, boot_id: str) -> Uplink:
                 historical_after_s=max(MIN_HISTORICAL_AFTER_S, 3 * mqtt.telemetry_period_s),
             ),
             topics=topics,
+            weather_zone=config.heater.weather_zone,
             outbox_path=config.state_dir / "outbox.sqlite",
             outbox_max_bytes=int(mqtt.outbox_max_mb * 1024 * 1024),
             outbox_max_age_s=mqtt.outbox_max_age_h * 3600.0,

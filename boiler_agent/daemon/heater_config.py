@@ -44,6 +44,15 @@ class HeaterConfig(Section):
             "(boiler). Chooses the defaults of control.max_temp_c and control.setpoint_max_c."
         ),
     )
+    weather_zone: Name | None = Field(
+        default=None,
+        description=(
+            "The weather zone whose outdoor temperature this heater takes from the fleet "
+            "(dh/v1/<fleet>/weather/<zone>), for a fleet that spans climates. Unset: the "
+            "fleet-wide report (dh/v1/<fleet>/weather)."
+        ),
+        json_schema_extra=field_doc(NAME_ALLOWED, example="coast"),
+    )
     rated_power_w: float | None = Field(
         default=None,
         gt=0,

@@ -52,6 +52,7 @@ class UplinkSettings:
     setpoint_range_c: tuple[float, float]
     ha_discovery: bool = True
     ha_prefix: str = "homeassistant"
+    weather_zone: str | None = None  # None: the fleet-wide weather report
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,7 @@ class Uplink:
         self._drops_reported_at: float | None = None
         self.client.subscribe(self.topics.cmd_filter, self.commands.put)
         self.weather = WeatherFeed(wall_clock)
-        self.client.subscribe(self.topics.weather, self.weather.inbox.put)
+        self.client.subscribe(self.topics.weather_in(settings.weather_zone), self.weather.inbox.put)
         if settings.ha_discovery:
             self.client.subscribe(ha_status_topic(settings.ha_prefix), self._on_ha_status)
 

@@ -24,7 +24,7 @@ SEQUENCED = frozenset({"telemetry", "events"})
 class FleetMessage:
     topic: str
     fleet: str
-    heater: str | None  # None for the fleet-wide job queue and weather
+    heater: str | None  # None for the fleet-wide job queue and weather (its zones too)
     kind: str  # availability, birth, state, telemetry, events, job_status, job_result, offer,
     # weather
     job_id: str | None
@@ -53,6 +53,8 @@ def parse(
         kind, heater, job_id = FLEET_KINDS[levels[1]], None, None
     elif len(levels) == 3 and levels[2] in HEATER_KINDS:
         kind, heater, job_id = levels[2], levels[1], None
+    elif len(levels) == 3 and levels[1] == "weather":  # one weather zone's report
+        kind, heater, job_id = "weather", None, None
     elif len(levels) == 5 and levels[2] == "jobs" and levels[4] in JOB_KINDS:
         kind, heater, job_id = f"job_{levels[4]}", levels[1], levels[3]
     else:

@@ -1,9 +1,9 @@
 """The versioned MQTT topic tree of a heater, and the table that documents every topic.
 
 Everything a heater publishes or takes lives under `<root>/<fleet>/<heater_id>/`, except the
-fleet-wide job queue `<root>/<fleet>/jobs` and weather `<root>/<fleet>/weather`. The root
-carries the protocol version (`dh/v1`), so a v2 can run beside v1 on the same broker while a
-fleet migrates.
+fleet-wide job queue `<root>/<fleet>/jobs` and weather `<root>/<fleet>/weather` (or one
+weather zone's, `<root>/<fleet>/weather/<zone>`). The root carries the protocol version
+(`dh/v1`), so a v2 can run beside v1 on the same broker while a fleet migrates.
 """
 
 from __future__ import annotations
@@ -130,6 +130,12 @@ class Topics:
         """The fleet's outdoor temperature, retained, for every heater of the fleet."""
         return f"{self.root}/{self.fleet}/weather"
 
+    def weather_in(self, zone: str | None) -> str:
+        """One weather zone's report (a fleet that spans climates), or the fleet-wide one."""
+        if zone is None:
+            return self.weather
+        return f"{self.weather}/{check_id('weather_zone', zone)}"
+
     def jobs_shared_subscription(self, pool: str) -> str:
         """The v5 shared subscription: the broker hands each job to one member of `pool`."""
         return f"$share/{check_id('pool', pool)}/{self.jobs}"
@@ -238,6 +244,15 @@ TOPIC_TABLE: tuple[TopicSpec, ...] = (
         "Weather",
         "the outdoor temperature, for heaters without an outdoor sensor "
         "(`boiler-agent fleet weather`)",
+    ),
+    TopicSpec(
+        f"{FLEET}/weather/{{zone}}",
+        "fleet → heater",
+        1,
+        True,
+        "Weather",
+        "one weather zone's outdoor temperature, for the heaters whose `heater.weather_zone` "
+        "names it instead of the fleet-wide report (`boiler-agent fleet weather --zone`)",
     ),
     TopicSpec(
         f"{HEATER}/jobs/{{job_id}}/status",

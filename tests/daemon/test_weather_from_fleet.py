@@ -29,9 +29,12 @@ NO_OUTDOOR_SENSOR = replace(ROOM_IDENTITY, sensors=(SensorKind.ROOM_AIR,))
 WAIT_S = 30.0  # real seconds for a message to cross the broker on a loaded machine
 
 
-def _publish_weather(broker: LocalBroker, outdoor_c: float, at_s: float) -> None:
+def _publish_weather(
+    broker: LocalBroker, outdoor_c: float, at_s: float, zone: str | None = None
+) -> None:
     stamp = datetime.fromtimestamp(at_s, UTC).isoformat()
     argv = ["fleet", "weather", "--broker", broker.url, "--fleet", FLEET]
+    argv += ["--zone", zone] if zone is not None else []
     assert main([*argv, "--outdoor-c", str(outdoor_c), "--observed-at", stamp]) == 0
 
 
@@ -79,6 +82,29 @@ def test_a_report_published_before_the_agent_started_reaches_it_retained(
     rig = _room(make_rig, broker)
     regulation, _ = _parts(rig)
     _run_until(rig, lambda: regulation.outdoor_c == -4.0, "the retained weather")
+
+
+def test_a_heater_in_a_weather_zone_takes_its_zones_report_only(
+    broker: LocalBroker, make_rig: Callable[..., Rig]
+) -> None:
+    # Retained before the heater starts: the fleet-wide report and another zone's.
+    start = datetime(2026, 1, 1, tzinfo=UTC).timestamp()  # the rig's virtual wall clock
+    _publish_weather(broker, -7.5, start)
+    _publish_weather(broker, -12.0, start, zone="mountain")
+    rig = _room(make_rig, broker, weather_zone="coast")
+    regulation, feed = _parts(rig)
+    _publish_weather(broker, 2.0, rig.clock.wall(), zone="coast")
+    # Retained messages come with the subscription, before the coast's newer report: had the
+    # heater subscribed to the others, the feed would have met them first.
+    seen: list[float | None] = []
+
+    def coast_in_use() -> bool:
+        seen.append(regulation.outdoor_c)
+        return regulation.outdoor_c == 2.0
+
+    _run_until(rig, coast_in_use, "the coast's report")
+    assert set(seen) <= {None, 2.0}, seen
+    assert feed.rejected == 0
 
 
 def test_a_stale_report_is_not_used(broker: LocalBroker, make_rig: Callable[..., Rig]) -> None:
@@ -139,8 +165,9 @@ def test_a_bad_report_is_an_event_and_the_agent_runs_on(
             "--observed-at",
         ),
         (["--outdoor-c", "1"], "--fleet"),
+        (["--fleet", FLEET, "--outdoor-c", "1", "--zone", "coast/north"], "--zone"),
     ],
-    ids=["out-of-range", "not-a-date", "no-time-zone", "no-fleet"],
+    ids=["out-of-range", "not-a-date", "no-time-zone", "no-fleet", "zone-not-one-level"],
 )
 def test_fleet_weather_names_the_bad_option_and_sends_nothing(
     extra: list[str], named: str, capsys: pytest.CaptureFixture[str]

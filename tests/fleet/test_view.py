@@ -31,6 +31,9 @@ def test_topics_outside_the_tree_and_bodies_that_are_not_objects_are_skipped() -
     assert status is not None and status.kind == "job_status" and status.job_id == "j-1"
     offer = parse("dh/v1/north/jobs", b'{"job_id": "j-2"}')
     assert offer is not None and offer.heater is None and offer.kind == "offer"
+    for topic in ("dh/v1/north/weather", "dh/v1/north/weather/coast"):  # a fleet's, a zone's
+        weather = parse(topic, b'{"outdoor_c": 3.0}')
+        assert weather is not None and weather.heater is None and weather.kind == "weather"
 
 
 def test_a_redelivered_message_is_counted_once() -> None:

@@ -81,6 +81,15 @@ def test_bad_command_job_and_pool_names_are_refused() -> None:
         topics.jobs_shared_subscription("")
 
 
+def test_a_weather_zone_is_one_level_under_the_fleets_weather() -> None:
+    topics = Topics("north", "h1")
+    assert topics.weather_in(None) == topics.weather == "dh/v1/north/weather"
+    assert topics.weather_in("coast") == "dh/v1/north/weather/coast"
+    for zone in ("", "coast/west", "+", "#"):
+        with pytest.raises(ValueError, match="weather_zone"):
+            topics.weather_in(zone)
+
+
 @pytest.mark.parametrize("root", ["", "dh//v1", "dh/#", "$dh/v1", "/dh"])
 def test_a_bad_root_is_refused(root: str) -> None:
     with pytest.raises(ValueError, match="root"):
@@ -88,7 +97,11 @@ def test_a_bad_root_is_refused(root: str) -> None:
 
 
 def test_the_table_documents_qos_1_and_retains_only_latest_wins_topics() -> None:
-    retained = {spec.pattern.rsplit("/", 1)[-1] for spec in TOPIC_TABLE if spec.retain}
+    retained = {
+        spec.pattern.removesuffix("/{zone}").rsplit("/", 1)[-1]
+        for spec in TOPIC_TABLE
+        if spec.retain
+    }
     assert retained == {"availability", "birth", "state", "config", "weather"}
     assert all(spec.qos == 1 for spec in TOPIC_TABLE)
     assert not any(spec.retain for spec in TOPIC_TABLE if "/cmd/" in spec.pattern)

@@ -115,7 +115,6 @@ socket = "{status_socket}"
                     break
                 time.sleep(1.0)
             assert now["workers_running"] >= 1, now
-            time.sleep(2.0)
 
             # One agent per state directory: a second one says who holds it and exits.
             second = subprocess.run(

@@ -143,3 +143,34 @@ def test_serial_watch_shows_readings_and_grants_no_heat(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert any("room_air" in row for row in rows), rows[-1]
     assert rows[-1]["link"].startswith("up")
+
+
+def test_a_command_loads_its_own_module_only_and_help_lists_them_all() -> None:
+    probe = (
+        "import sys\n"
+        "from boiler_agent.cli import build_parser\n"
+        "build_parser({argv})\n"
+        "print(sorted(m for m in sys.modules if m.startswith('boiler_agent.cli.')))\n"
+        "print('boiler_agent.benchmarks' in sys.modules)\n"
+    )
+
+    def loaded(argv: list[str]) -> list[str]:
+        result = subprocess.run(
+            [sys.executable, "-c", probe.format(argv=argv)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return result.stdout.splitlines()
+
+    # `boiler-agent -v status`: the status command's module, not the benchmarks.
+    assert loaded(["-v", "status", "--json"]) == ["['boiler_agent.cli.status_cmd']", "False"]
+    # No command (or one not known): every command, so --help and the error list them all.
+    for argv in ([], ["--help"], ["stauts"]):
+        modules, benchmarks = loaded(argv)
+        assert "boiler_agent.cli.fleet_cmd" in modules and benchmarks == "True", argv
+    usage = subprocess.run([*CLI, "--help"], capture_output=True, text=True, check=True).stdout
+    for command in ("run", "simulate", "serial", "job", "warm-cache", "bench", "schema"):
+        assert f"    {command} " in usage, command
+    for command in ("config", "status", "safety", "fleet"):
+        assert f"    {command} " in usage, command

@@ -551,10 +551,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--days", type=float, default=1.0, help="simulated days of job arrivals (default 1)"
     )
-    parser.add_argument(
+    # One or the other: a --seed given beside --seeds would silently win.
+    seeds = parser.add_mutually_exclusive_group()
+    seeds.add_argument(
         "--seeds", type=positive_int, default=1, help="seeds 1..S, figures are the median"
     )
-    parser.add_argument("--seed", type=positive_int, help="this one seed alone, instead of --seeds")
+    seeds.add_argument("--seed", type=positive_int, help="this one seed alone, instead of --seeds")
     parser.add_argument(
         "--drain-h",
         type=float,

@@ -60,3 +60,10 @@ def test_one_mode_and_one_seed_alone_report_that_mode_and_seed_only(
     assert result["seed"] == 2, "--seed runs that seed alone"
     assert set(result["jobs_done"]) == set(result["wall_s"]) == {"follow"}, result
     assert result["heater_cpu_s_per_hour"] > 0 and result["broker_cpu_share"] is not None
+
+
+def test_seed_and_seeds_together_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        fleet.main(["--seeds", "3", "--seed", "2", "--json"])
+    assert exit_.value.code == 2
+    assert "--seed" in capsys.readouterr().err

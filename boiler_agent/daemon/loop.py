@@ -169,6 +169,8 @@ class ControlLoop:
             self._next_control = next_deadline(
                 self._next_control, regulation.control_period_s, plant_now
             )
+            if parts.uplink is not None:
+                parts.uplink.poll_weather()  # the fleet's latest report, before the law reads it
             regulation.control(plant_now, temp, self._outdoor_c())
         # Until the first readings of this MCU there is nothing to judge (and no heat anyway).
         self.allowed = 0.0
@@ -272,8 +274,6 @@ class ControlLoop:
         """The outdoor sensor's reading; a room heater without one takes the fleet's weather.
         A boiler's "outdoor" is the room its tank stands in, which the weather does not say."""
         uplink = self.parts.uplink
-        if uplink is not None:
-            uplink.poll_weather()
         measured = self.parts.heater.temp_of(SensorKind.OUTDOOR)
         if measured is not None or uplink is None or self.config.heater.kind != "room":
             return measured

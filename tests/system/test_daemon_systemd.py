@@ -36,6 +36,20 @@ def _datagrams(sock: socket.socket, until: str, timeout_s: float) -> list[str]:
     raise AssertionError(f"no {until!r} in {timeout_s} s; got {got[-5:]}")
 
 
+def _a_shard_running(store: Path) -> bool:
+    """Read-only, beside the running agent: the store says a worker runs a shard now."""
+    try:
+        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error:
+        return False
+    try:
+        return db.execute("SELECT 1 FROM shards WHERE state = 'running'").fetchone() is not None
+    except sqlite3.Error:  # not created yet, or busy for a moment
+        return False
+    finally:
+        db.close()
+
+
 def test_ready_watchdog_status_reload_and_stop(tmp_path: Path) -> None:
     notify_path = tmp_path / "notify.sock"
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -136,6 +150,13 @@ socket = "{status_socket}"
             assert reload
             assert _datagrams(notify, "READY=1", 10)
 
+            # SIGTERM while a worker runs a shard (the filler's shards follow one another, and
+            # duty cycling pauses them): the stop must checkpoint it.
+            store = tmp_path / "state" / "jobs.sqlite"
+            deadline = time.monotonic() + 60
+            while not _a_shard_running(store):
+                assert time.monotonic() < deadline, "no shard running within 60 s"
+                time.sleep(0.05)
             agent.send_signal(signal.SIGTERM)
             assert _datagrams(notify, "STOPPING=1", 10)
             assert agent.wait(30) == 0

@@ -34,7 +34,7 @@ class HeatWatch:
     ) -> bool:
         """One period; True when `problem` changed (it set or cleared).
 
-        `workers`: how many the power loop put to the request. None while a small request is
+        `workers`: how many the power loop put to the request. 0 while a small request is
         held off on purpose (a negative trim larger than it, decaying): nothing is made, and
         nothing is failing (a 0.4 W request, a 200-heater fleet's false alarm).
         `duty_period_s`: the duty cycle's period in force. A small request runs a worker one

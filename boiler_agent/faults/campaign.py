@@ -245,8 +245,8 @@ def run_campaign(
     reverted fix's demonstration uses); `settings` are config sections merged over the rig's.
     `stop_on` ends the run at the first violation of that invariant found while it runs (the
     checker's, the input bounds', a crash, a job judged as it ended): a test that expects it
-    needs nothing after. The
-    invariants judged at the end (the jobs', the fleet's copy) are then judged at that time.
+    needs nothing after. The invariants judged at the end (the jobs', the fleet's copy) are
+    then judged at that time.
     """
     started = time.monotonic()
     rss_before = psutil.Process().memory_info().rss

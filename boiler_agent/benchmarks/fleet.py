@@ -1,6 +1,6 @@
 """Fleet benchmark: do fleet jobs finish sooner when they follow the heat?
 
-`boiler-agent bench fleet [--heaters N] [--days D] [--seeds S] [--json]`
+`boiler-agent bench fleet [--heaters N] [--days D] [--seeds S] [--start-day N] [--json]`
 
 A fleet of real agents (the same `Supervisor` code a heater runs, each in this process on its
 own virtual clock, on the plant's time) against one real Mosquitto. Each agent drives a
@@ -15,10 +15,12 @@ heaters are exactly that); alternately in two climates (Greensboro, NC and Sand 
 packaged typical years), in four time zones an hour apart; jobs arrive as a Poisson stream,
 200 per 20 heaters per week (1.43 per heater-day), each a Monte Carlo option price (31
 checkpointed units in one shard) whose size is drawn log-uniform from 10 minutes to 6 hours of
-one core. The run lasts --days after the start (the rooms' and offices' 07:00 warm-ups are in
-it), then at most one more day to let the jobs still held finish. It runs twice on the same
-seed: jobs stay where taken (release after 0 s: never) and jobs follow the heat
-(`compute.release_after_s` = 600 s), and reports per mode and side by side:
+one core. The week starts on day 15 of the weather year (mid-January, every heater wants heat
+most of the day); --start-day 105 runs mid-April instead (Greensboro's sunny afternoons need no
+heat while Sand Point's still do). The run lasts --days after the start (the rooms' and
+offices' 07:00 warm-ups are in it), then at most one more day to let the jobs still held finish.
+It runs twice on the same seed: jobs stay where taken (release after 0 s: never) and jobs
+follow the heat (`compute.release_after_s` = 600 s), and reports per mode and side by side:
 
   heaters                  heaters in the fleet
   jobs                     jobs submitted
@@ -74,7 +76,7 @@ ZONES_H = (0.0, 1.0, 2.0, 3.0)
 CORES = 2
 JOBS_PER_HEATER_DAY = 200 / (20 * 7)
 MIN_JOB_CPU_S, MAX_JOB_CPU_S = 600.0, 6 * HOUR_S
-START_DAY = 15
+START_DAY = 15  # mid-January, the heating season's heart; --start-day 105 is mid-April
 START_HOUR = 0.0  # local midnight of the first zone: the first night, then the morning rises
 SLICE_S = 30.0  # virtual seconds each heater runs before the next one's turn
 DRAIN_S = DAY_S  # after the last day, how long the jobs still held may take to finish
@@ -114,6 +116,7 @@ class HeaterSpec:
     preset: str
     climate: str
     zone_h: float
+    start_day: int = START_DAY  # the day of the weather year the run starts on
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ class JobSpec:
     cpu_s: float
 
 
-def heaters_for(count: int) -> list[HeaterSpec]:
+def heaters_for(count: int, start_day: int = START_DAY) -> list[HeaterSpec]:
     """The fleet's heaters: the 20-heater mix repeated, climates and zones alternating."""
     return [
         HeaterSpec(
@@ -132,6 +135,7 @@ def heaters_for(count: int) -> list[HeaterSpec]:
             MIX_OF_20[i % len(MIX_OF_20)],
             CLIMATES[i % len(CLIMATES)],
             ZONES_H[(i // len(CLIMATES)) % len(ZONES_H)],
+            start_day,
         )
         for i in range(count)
     ]
@@ -202,7 +206,7 @@ class FleetHeater:
             spec.preset,
             clock=self.clock.now,
             weather=WeatherSeries.from_text(weather_text, source=spec.climate),
-            start_day=START_DAY,
+            start_day=spec.start_day,
             start_hour=(START_HOUR + spec.zone_h) % 24,
             seed=int(spec.name[1:]),
             report_interval_ms=REPORT_INTERVAL_MS,
@@ -461,10 +465,12 @@ def run_seed(
     days: float,
     drain_s: float = DRAIN_S,
     modes: tuple[str, ...] = MODES,
+    *,
+    start_day: int = START_DAY,
 ) -> dict[str, Any]:
     """Both modes side by side on one seed; with one mode only (a scale run), the per-mode keys
     hold that mode and the fleet-wide figures are its own."""
-    fleet = heaters_for(heaters)
+    fleet = heaters_for(heaters, start_day)
     jobs = jobs_for(seed, heaters, days)
     results: dict[str, ModeResult] = {}
     with _broker() as (url, pid):
@@ -476,6 +482,7 @@ def run_seed(
         "seed": seed,
         "heaters": heaters,
         "days": days,
+        "start_day": start_day,
         "jobs": len(jobs),
         "jobs_done": {mode: r.done for mode, r in results.items()},
         "p50_completion_h": {
@@ -514,12 +521,13 @@ def run(
     modes: tuple[str, ...] = MODES,
     *,
     seed: int | None = None,
+    start_day: int = START_DAY,
 ) -> dict[str, Any]:
     """One seed's figures, or with several the median of each figure over the seeds; `seed`
     runs that one seed alone (a week per seed outlasts a working session: seeds can run one by
     one, or side by side on a machine with the cores)."""
     chosen = [seed] if seed is not None else list(range(1, seeds + 1))
-    runs = [run_seed(one, heaters, days, drain_s, modes) for one in chosen]
+    runs = [run_seed(one, heaters, days, drain_s, modes, start_day=start_day) for one in chosen]
     if len(runs) == 1:
         return runs[0]
     summary = _median_of(runs)
@@ -569,6 +577,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="both",
         help="both side by side (default), or one alone: a scale run needs only 'follow'",
     )
+    parser.add_argument(
+        "--start-day",
+        type=int,
+        default=START_DAY,
+        help=f"day of the weather year the run starts on, 1..365 (default {START_DAY}, "
+        "mid-January; 105 is mid-April, when sunny afternoons need no heat)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON line, no table")
 
 
@@ -581,6 +596,11 @@ def report(args: argparse.Namespace) -> int:
     if not 0 < args.days <= 28:
         print(f"bench fleet: --days must be in (0, 28], got {args.days}", file=sys.stderr)
         return 2
+    if not 1 <= args.start_day <= 365:
+        print(
+            f"bench fleet: --start-day must be in [1, 365], got {args.start_day}", file=sys.stderr
+        )
+        return 2
     modes = MODES if args.mode == "both" else (args.mode,)
     if not 0 <= args.drain_h <= 24 * 28:
         print(f"bench fleet: --drain-h must be in [0, 672], got {args.drain_h}", file=sys.stderr)
@@ -592,6 +612,7 @@ def report(args: argparse.Namespace) -> int:
         drain_s=args.drain_h * HOUR_S,
         modes=modes,
         seed=args.seed,
+        start_day=args.start_day,
     )
     emit("fleet: jobs stay against jobs follow the heat", result, args.json)
     return 0

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from boiler_agent.benchmarks import fleet
-from boiler_agent.durations import HOUR_S
+from boiler_agent.durations import DAY_S, HOUR_S
+from boiler_agent.telemetry.local_broker import LocalBroker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -20,6 +23,24 @@ def test_the_scenario_is_the_issues_mix_in_two_climates_and_four_zones() -> None
     assert 150 <= len(jobs) <= 250  # 200 expected
     assert all(fleet.MIN_JOB_CPU_S <= j.cpu_s <= fleet.MAX_JOB_CPU_S for j in jobs)
     assert fleet.jobs_for(1, 20, 7) == jobs  # a seed replays its stream
+
+
+def test_start_day_moves_every_heaters_plant_to_that_day(tmp_path: Path) -> None:
+    """`--start-day 105` runs the fleet in mid-April: each plant's calendar, hence its weather."""
+    assert {h.start_day for h in fleet.heaters_for(20)} == {fleet.START_DAY}
+    april = fleet.heaters_for(4, start_day=105)
+    assert {h.start_day for h in april} == {105}
+    broker = LocalBroker(workdir=tmp_path / "broker")
+    broker.start()
+    try:
+        heater = fleet.FleetHeater(april[3], tmp_path, str(broker.url), 0.0, lambda _: 600.0)
+        try:
+            hour = (fleet.START_HOUR + april[3].zone_h) * HOUR_S
+            assert heater.heater.world.sim_time_s == pytest.approx(104 * DAY_S + hour)
+        finally:
+            heater.agent.shutdown()
+    finally:
+        broker.stop()
 
 
 def test_a_small_fleet_runs_both_modes_and_reports_every_key() -> None:
@@ -55,9 +76,10 @@ def test_one_mode_and_one_seed_alone_report_that_mode_and_seed_only(
     import json
 
     arguments = ["--heaters", "1", "--days", "0.05", "--mode", "follow", "--drain-h", "0"]
-    assert fleet.main([*arguments, "--seed", "2", "--json"]) == 0
+    assert fleet.main([*arguments, "--seed", "2", "--start-day", "105", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["seed"] == 2, "--seed runs that seed alone"
+    assert result["start_day"] == 105, result
     assert set(result["jobs_done"]) == set(result["wall_s"]) == {"follow"}, result
     assert result["heater_cpu_s_per_hour"] > 0 and result["broker_cpu_share"] is not None
 
@@ -67,3 +89,11 @@ def test_seed_and_seeds_together_are_refused(capsys: pytest.CaptureFixture[str])
         fleet.main(["--seeds", "3", "--seed", "2", "--json"])
     assert exit_.value.code == 2
     assert "--seed" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("day", ["0", "366"])
+def test_a_start_day_outside_the_year_is_refused_by_name(
+    day: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert fleet.main(["--start-day", day, "--json"]) == 2
+    assert f"--start-day must be in [1, 365], got {day}" in capsys.readouterr().err

@@ -27,6 +27,8 @@ follow the heat (`compute.release_after_s` = 600 s), and reports per mode and si
   jobs_done                {stay, follow}: jobs with a result
   p50_completion_h         {stay, follow}: median hours from submission to result
   p95_completion_h         {stay, follow}: 95th percentile, the target: follow <= 0.5 x stay
+  p95_floor_h              95th percentile of the jobs' own run time on one core at full speed
+                           (a job is one shard): no placement finishes them sooner
   fleet_valorisation       heat made while heat was wanted / all heat made, fleet-wide (follow)
   handoffs                 jobs released by one heater and resumed by another (follow)
   handoff_failures         hand-offs refused on arrival (a corrupt or foreign bundle: the job
@@ -491,6 +493,7 @@ def run_seed(
         "p95_completion_h": {
             mode: _round(_percentile(r.completion_h, 0.95)) for mode, r in results.items()
         },
+        "p95_floor_h": _round(_percentile([job.cpu_s / HOUR_S for job in jobs], 0.95)),
         "fleet_valorisation": _round(main.wanted_kwh / main.total_kwh, 4)
         if main.total_kwh > 0
         else None,

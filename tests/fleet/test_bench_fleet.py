@@ -67,6 +67,9 @@ def test_a_small_fleet_runs_both_modes_and_reports_every_key() -> None:
     assert result["handoff_failures"] == 0
     assert result["fleet_valorisation"] is not None and result["fleet_valorisation"] >= 0.9
     assert result["messages_per_heater_hour"] > 0 and result["bytes_per_heater_hour"] > 0
+    # A job of one shard runs on one core: its own run time is the floor of its completion.
+    for mode in ("stay", "follow"):
+        assert result["p95_completion_h"][mode] >= result["p95_floor_h"] > 0, result
 
 
 def test_one_mode_and_one_seed_alone_report_that_mode_and_seed_only(

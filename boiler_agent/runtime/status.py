@@ -66,8 +66,11 @@ FILE_MODE = 0o640
 SEND_TIMEOUT_S = 1.0
 # Connecting to an old socket file to see whether another agent still listens on it.
 PROBE_TIMEOUT_S = 1.0
-# serve_forever() looks at its stop flag this often: the latency of stop().
+# Connections waiting while the server answers one; a client beyond it waits its turn (below).
 BACKLOG = 16
+# A Unix socket whose backlog is full refuses a connect with EAGAIN at once (a socket with a
+# timeout is non-blocking underneath): the client tries again this often until its timeout.
+BUSY_RETRY_S = 0.02
 # Larger than any real status; a peer sending more is not an agent.
 MAX_STATUS_BYTES = 1 << 20
 
@@ -192,8 +195,8 @@ def remove_stale_socket(path: Path) -> None:
         path.unlink(missing_ok=True)
         log.info("removed stale status socket %s", path)
         return
-    except TimeoutError:
-        # A listener whose backlog is full is still a listener.
+    except (TimeoutError, BlockingIOError):
+        # A listener whose backlog is full is still a listener (EAGAIN on a Unix socket).
         pass
     except OSError as exc:
         raise StatusError(f"cannot check status socket {path}: {exc.strerror or exc}") from None
@@ -208,7 +211,7 @@ def fetch_status(socket_path: Path, timeout_s: float = 2.0) -> AgentStatus:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout_s)
         try:
-            sock.connect(str(socket_path))
+            _connect_when_not_busy(sock, socket_path, deadline)
             data = _read_all(sock, deadline)
         except FileNotFoundError:
             raise StatusUnavailableError(socket_path, "no such socket") from None
@@ -227,6 +230,19 @@ def fetch_status(socket_path: Path, timeout_s: float = 2.0) -> AgentStatus:
     if data.startswith(b'{"error"'):
         raise StatusError(f"the agent on {socket_path} answered: {_error_text(data)}")
     return parse_status(data, f"the answer on {socket_path}")
+
+
+def _connect_when_not_busy(sock: socket.socket, path: Path, deadline: float) -> None:
+    """Connect, waiting while the agent's backlog is full (many clients at once): a busy
+    agent is still there, and its answer comes within the client's timeout."""
+    while True:
+        try:
+            sock.connect(str(path))
+            return
+        except BlockingIOError:
+            if time.monotonic() + BUSY_RETRY_S >= deadline:
+                raise TimeoutError from None
+            time.sleep(BUSY_RETRY_S)
 
 
 def _read_all(sock: socket.socket, deadline: float) -> bytes:

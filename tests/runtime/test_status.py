@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -27,6 +28,7 @@ from boiler_agent.runtime.status import (
     StatusServer,
     StatusUnavailableError,
     fetch_status,
+    remove_stale_socket,
     render_status,
     status_line,
 )
@@ -206,6 +208,70 @@ def test_concurrent_clients_all_get_the_status(server: StatusServer, sock_path: 
     for thread in threads:
         thread.join(5)
     assert results == ["heater-7"] * 20
+
+
+@contextlib.contextmanager
+def _full_backlog(sock_path: Path) -> Iterator[threading.Event]:
+    """A status server inside one slow answer, its backlog full; set the event to let it go."""
+    answering = threading.Event()
+    release = threading.Event()
+
+    def slow() -> AgentStatus:
+        answering.set()
+        release.wait(10)
+        return sample()
+
+    waiting: list[socket.socket] = []
+    with StatusServer(sock_path, slow):
+        try:
+            first = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            waiting.append(first)
+            first.connect(str(sock_path))
+            assert answering.wait(10)  # the server is inside the first answer
+            full = False
+            for _ in range(10 * status_module.BACKLOG):
+                queued = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                waiting.append(queued)
+                queued.setblocking(False)
+                try:
+                    queued.connect(str(sock_path))
+                except BlockingIOError:
+                    full = True
+                    break
+            assert full, "the backlog never filled"
+            yield release
+        finally:
+            release.set()
+            for queued in waiting:
+                queued.close()
+
+
+def test_a_client_waits_its_turn_when_the_backlog_is_full(
+    sock_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full backlog refuses a connect with EAGAIN at once; the client waits, not fails."""
+    busy_seen = threading.Event()
+    real_sleep = time.sleep
+
+    def sleep_noting_busy(seconds: float) -> None:
+        busy_seen.set()
+        real_sleep(seconds)
+
+    monkeypatch.setattr(status_module.time, "sleep", sleep_noting_busy)
+    got: list[str] = []
+    with _full_backlog(sock_path) as release:
+        client = threading.Thread(target=lambda: got.append(fetch_status(sock_path, 10).heater_id))
+        client.start()
+        assert busy_seen.wait(10), "the client never met the full backlog"
+        release.set()
+        client.join(15)
+    assert got == ["heater-7"]
+
+
+def test_a_busy_agent_is_not_taken_for_a_stale_socket(sock_path: Path) -> None:
+    with _full_backlog(sock_path), pytest.raises(AgentAlreadyRunningError):
+        remove_stale_socket(sock_path)
+    assert not sock_path.exists()  # removed by its own server at stop, not by the probe
 
 
 # --- the state file ---------------------------------------------------------------------------

@@ -257,7 +257,7 @@ def test_a_client_waits_its_turn_when_the_backlog_is_full(
         busy_seen.set()
         real_sleep(seconds)
 
-    monkeypatch.setattr(status_module.time, "sleep", sleep_noting_busy)
+    monkeypatch.setattr("boiler_agent.runtime.status.time.sleep", sleep_noting_busy)
     got: list[str] = []
     with _full_backlog(sock_path) as release:
         client = threading.Thread(target=lambda: got.append(fetch_status(sock_path, 10).heater_id))

@@ -36,14 +36,21 @@ def _datagrams(sock: socket.socket, until: str, timeout_s: float) -> list[str]:
     raise AssertionError(f"no {until!r} in {timeout_s} s; got {got[-5:]}")
 
 
-def _a_shard_running(store: Path) -> bool:
-    """Read-only, beside the running agent: the store says a worker runs a shard now."""
+# One shard of a hundred million sweeps: no test machine finishes it.
+LONG_HEAT2D = {"nx": 128, "ny": 128, "iterations": 100_000_000, "alpha": 0.2}
+
+
+def _checkpointed(store: Path, job_id: str) -> bool:
+    """Read-only, beside the running agent: the store knows a checkpoint of the job."""
     try:
         db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error:
         return False
     try:
-        return db.execute("SELECT 1 FROM shards WHERE state = 'running'").fetchone() is not None
+        found = db.execute(
+            "SELECT 1 FROM shards WHERE job_id = ? AND checkpoint IS NOT NULL", (job_id,)
+        ).fetchone()
+        return found is not None
     except sqlite3.Error:  # not created yet, or busy for a moment
         return False
     finally:
@@ -67,6 +74,8 @@ id = "h1"
 port = "{sim.port}"
 [power]
 max_workers = 1
+[compute]
+checkpoint_interval_s = 5
 [mqtt]
 enabled = false
 [status]
@@ -150,13 +159,22 @@ socket = "{status_socket}"
             assert reload
             assert _datagrams(notify, "READY=1", 10)
 
-            # SIGTERM while a worker runs a shard (the filler's shards follow one another, and
-            # duty cycling pauses them): the stop must checkpoint it.
+            # SIGTERM while a worker is inside a shard: the stop must checkpoint it. The filler's
+            # shards last half a second, and one could end before the stop reaches it; a local
+            # job (run before the filler) of one shard far too long to finish cannot. Sent once
+            # it has checkpointed: its worker is computing, past numba's compile.
+            submitted = subprocess.run(
+                [sys.executable, "-m", "boiler_agent.cli", "job", "submit", "--kernel", "heat2d",
+                 "--params", json.dumps(LONG_HEAT2D), "--job-id", "long-local",
+                 "--state-dir", str(tmp_path / "state")],
+                cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert submitted.returncode == 0, submitted.stderr
             store = tmp_path / "state" / "jobs.sqlite"
-            deadline = time.monotonic() + 60
-            while not _a_shard_running(store):
-                assert time.monotonic() < deadline, "no shard running within 60 s"
-                time.sleep(0.05)
+            deadline = time.monotonic() + 90
+            while not _checkpointed(store, "long-local"):
+                assert time.monotonic() < deadline, "the local job never checkpointed in 90 s"
+                time.sleep(0.1)
             agent.send_signal(signal.SIGTERM)
             assert _datagrams(notify, "STOPPING=1", 10)
             assert agent.wait(30) == 0
@@ -174,3 +192,8 @@ socket = "{status_socket}"
     assert not [s for s in shards if s[0] == "running"], shards
     preempted = [checkpoint for state, checkpoint in shards if state == "preempted"]
     assert preempted and all(preempted), shards
+    with sqlite3.connect(tmp_path / "state" / "jobs.sqlite") as db:
+        ((state, units_done),) = db.execute(
+            "SELECT state, units_done FROM shards WHERE job_id = 'long-local'"
+        ).fetchall()
+    assert state == "preempted" and units_done > 0, (state, units_done)

@@ -171,9 +171,11 @@ def test_recording_holds_both_directions_and_decodes(
     recording = tmp_path / "heater.bal"
     with HeaterLink(simulator.port, record_to=recording) as link:
         link.wait_until_up(5.0)
-        for _ in range(3):
+        deadline = time.monotonic() + 10
+        while link.stats.heartbeats_acked < 1:  # an ACK read back is an ACK recorded
+            assert time.monotonic() < deadline, "no heartbeat acknowledged in 10 s"
             link.heartbeat(100.0)
-            time.sleep(0.3)
+            time.sleep(0.1)
     frames = list(decode_recording(recording))
     sent = {f.message["type"] for f in frames if f.direction == TX and f.message}
     received = {f.message["type"] for f in frames if f.direction == RX and f.message}

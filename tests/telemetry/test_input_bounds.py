@@ -23,6 +23,7 @@ from tests.telemetry.consumer import Consumer
 AVAILABILITY = "dh/v1/test/h1/availability"
 COMMANDS = "dh/v1/test/h1/cmd/+"
 MIB = 1024 * 1024
+PROBE = "dh/v1/test/h1/probe"
 
 
 @pytest.fixture
@@ -39,21 +40,33 @@ def _client(broker: LocalBroker, outbox: Outbox, **overrides: int) -> FleetClien
     return FleetClient(settings, outbox)
 
 
+def _until_subscribed(fleet: Consumer, probes: list[IncomingMessage]) -> None:
+    """The client sends all its filters in one SUBSCRIBE on connect: once a probe on one of
+    them comes back, every one is in place."""
+    deadline = time.monotonic() + 10
+    while not probes:
+        assert time.monotonic() < deadline, "the client's subscriptions never took effect"
+        fleet.client.publish(PROBE, b"probe", qos=1)
+        fleet.wait_for(lambda: bool(probes), 0.2)
+
+
 def test_an_oversized_publish_never_reaches_the_agents_handlers(
     broker: LocalBroker, outbox: Outbox
 ) -> None:
     received: list[IncomingMessage] = []
+    probes: list[IncomingMessage] = []
     client = _client(broker, outbox)
     client.subscribe(COMMANDS, received.append)
+    client.subscribe(PROBE, probes.append)
     client.start()
     fleet = Consumer(broker.port, "unused/#", client_id="fleet")
     try:
         assert client.wait_connected(10)
-        time.sleep(0.3)  # the subscription is in place
+        _until_subscribed(fleet, probes)
         fleet.client.publish("dh/v1/test/h1/cmd/big", b"x" * (MAX_PACKET_BYTES + 1), qos=1)
         fleet.client.publish("dh/v1/test/h1/cmd/small", b"after", qos=1)
+        # One connection delivers in order: had the big one come, it came before this.
         assert fleet.wait_for(lambda: any(m.payload == b"after" for m in received))
-        time.sleep(0.3)
         sizes = {m.topic.rsplit("/", 1)[-1]: len(m.payload) for m in received}
         assert sizes == {"small": 5}, f"expected only the small command, got sizes {sizes}"
         # The broker held it back (MaximumPacketSize on CONNECT): paho never read 2 MiB.
@@ -87,11 +100,13 @@ def test_a_flood_of_large_messages_keeps_the_inbox_under_its_byte_bound(
     client.subscribe(COMMANDS, inbox.put)
     marker: list[IncomingMessage] = []
     client.subscribe("dh/v1/test/h1/done", marker.append)
+    probes: list[IncomingMessage] = []
+    client.subscribe(PROBE, probes.append)
     client.start()
     fleet = Consumer(broker.port, "unused/#", client_id="fleet")
     try:
         assert client.wait_connected(10)
-        time.sleep(0.3)
+        _until_subscribed(fleet, probes)
         for i in range(48):
             fleet.client.publish(f"dh/v1/test/h1/cmd/c{i}", bytes([i]) * MIB, qos=1)
         # Sent after the flood on the same connection: it arrives after it.

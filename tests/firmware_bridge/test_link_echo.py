@@ -18,10 +18,9 @@ def test_echoed_frames_do_not_pass_for_an_mcu() -> None:
     def echo() -> None:
         while not stop.is_set():
             try:
-                data = os.read(master, 1024)
-            except OSError:
+                os.write(master, os.read(master, 1024))
+            except OSError:  # the slave side closed: the line is gone
                 return
-            os.write(master, data)
 
     thread = threading.Thread(target=echo, daemon=True)
     thread.start()
@@ -34,5 +33,6 @@ def test_echoed_frames_do_not_pass_for_an_mcu() -> None:
             assert link.state is LinkState.HANDSHAKING  # an echo is never taken for the MCU
     finally:
         stop.set()
-        os.close(slave)
+        os.close(slave)  # wakes the echo's read with EIO
+        thread.join(5)  # before its descriptor closes under it
         os.close(master)

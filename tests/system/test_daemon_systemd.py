@@ -112,7 +112,17 @@ socket = "{status_socket}"
             assert status["heater"]["kind"] == "room"
             assert status["temperatures_c"]["air"] is not None
 
-            # Heat wanted: the workers run the filler job until SIGTERM stops them.
+            # Heat wanted, and a local job (run before the filler) of one shard far too long to
+            # finish: SIGTERM will find it in flight. The filler's shards last half a second, and
+            # one could end before the stop reached it. Submitted now, so that its first
+            # checkpoint comes while the checks below run.
+            submitted = subprocess.run(
+                [sys.executable, "-m", "boiler_agent.cli", "job", "submit", "--kernel", "heat2d",
+                 "--params", json.dumps(LONG_HEAT2D), "--job-id", "long-local",
+                 "--state-dir", str(tmp_path / "state")],
+                cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+            )  # fmt: skip
+            assert submitted.returncode == 0, submitted.stderr
             sim.turn_knob(25.0)
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -136,7 +146,7 @@ socket = "{status_socket}"
                 )
                 if now["workers_running"] >= 1:
                     break
-                time.sleep(1.0)
+                time.sleep(0.2)
             assert now["workers_running"] >= 1, now
 
             # One agent per state directory: a second one says who holds it and exits.
@@ -159,17 +169,9 @@ socket = "{status_socket}"
             assert reload
             assert _datagrams(notify, "READY=1", 10)
 
-            # SIGTERM while a worker is inside a shard: the stop must checkpoint it. The filler's
-            # shards last half a second, and one could end before the stop reaches it; a local
-            # job (run before the filler) of one shard far too long to finish cannot. Sent once
-            # it has checkpointed: its worker is computing, past numba's compile.
-            submitted = subprocess.run(
-                [sys.executable, "-m", "boiler_agent.cli", "job", "submit", "--kernel", "heat2d",
-                 "--params", json.dumps(LONG_HEAT2D), "--job-id", "long-local",
-                 "--state-dir", str(tmp_path / "state")],
-                cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
-            )  # fmt: skip
-            assert submitted.returncode == 0, submitted.stderr
+            # SIGTERM while a worker is inside the local job's shard: the stop must checkpoint
+            # it. Sent once the job has checkpointed: its worker is computing, past numba's
+            # compile.
             store = tmp_path / "state" / "jobs.sqlite"
             deadline = time.monotonic() + 90
             while not _checkpointed(store, "long-local"):

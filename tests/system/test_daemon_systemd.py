@@ -15,6 +15,7 @@ import pytest
 
 from boiler_agent.paths import default_cache_dir
 from firmware_bridge.simulator.server import HeaterSimulator
+from tests.system.store_probe import query_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,20 +42,9 @@ LONG_HEAT2D = {"nx": 128, "ny": 128, "iterations": 100_000_000, "alpha": 0.2}
 
 
 def _checkpointed(store: Path, job_id: str) -> bool:
-    """Read-only, beside the running agent: the store knows a checkpoint of the job."""
-    try:
-        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1.0)
-    except sqlite3.Error:
-        return False
-    try:
-        found = db.execute(
-            "SELECT 1 FROM shards WHERE job_id = ? AND checkpoint IS NOT NULL", (job_id,)
-        ).fetchone()
-        return found is not None
-    except sqlite3.Error:  # not created yet, or busy for a moment
-        return False
-    finally:
-        db.close()
+    """The store knows a checkpoint of the job."""
+    sql = "SELECT 1 FROM shards WHERE job_id = ? AND checkpoint IS NOT NULL"
+    return query_store(store, sql, (job_id,)) is not None
 
 
 def test_ready_watchdog_status_reload_and_stop(tmp_path: Path) -> None:

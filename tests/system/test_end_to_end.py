@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from paho.mqtt.properties import Properties
 from boiler_agent.paths import default_cache_dir
 from boiler_agent.telemetry.local_broker import LocalBroker
 from firmware_bridge.simulator.server import HeaterSimulator
+from tests.system.store_probe import query_store
 from tests.telemetry.consumer import Consumer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,22 +109,14 @@ def _wait(
 
 
 def _midway(store: Path, job_id: str) -> bool:
-    """Some of the job's shards are done and several are still to run (read-only, beside the
-    running agent): its workers are busy on it, so a kill now leaves shards running."""
-    try:
-        db = sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1.0)
-    except sqlite3.Error:
-        return False
-    try:
-        row = db.execute(
-            "SELECT SUM(state = 'done'), SUM(state != 'done') FROM shards WHERE job_id = ?",
-            (job_id,),
-        ).fetchone()
-        return bool(row and row[0] and row[1] and row[0] >= 1 and row[1] >= 4)
-    except sqlite3.Error:  # not created yet, or busy for a moment
-        return False
-    finally:
-        db.close()
+    """Some of the job's shards are done and several are still to run: its workers are busy on
+    it, so a kill now leaves shards running."""
+    row = query_store(
+        store,
+        "SELECT SUM(state = 'done'), SUM(state != 'done') FROM shards WHERE job_id = ?",
+        (job_id,),
+    )
+    return bool(row and row[0] and row[1] and row[0] >= 1 and row[1] >= 4)
 
 
 def _telemetry(consumer: Consumer) -> list[dict[str, object]]:

@@ -252,6 +252,7 @@ class FleetHeater:
             cpu_sensor=lambda: None,
             cpu_clock=lambda: SIMULATED_CPU_MHZ,  # not this machine's: /proc/cpuinfo costs
             turn_s=TURN_S,
+            idle_turn_s=TURN_S,
         )
         agent.start()
         self.boots += 1

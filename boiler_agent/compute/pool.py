@@ -87,6 +87,10 @@ class Pool(Protocol):
 
     def poll(self, timeout_s: float) -> list[WorkerEvent]: ...
 
+    def wake(self) -> None:
+        """End a `poll` under way at once (from another thread or a signal handler)."""
+        ...
+
     def busy_cpu_seconds(self) -> float: ...
 
     def running_indices(self) -> list[int]: ...
@@ -107,7 +111,10 @@ class Worker:
     stop_requested_s: float | None = None
     pid: int | None = None
     ready_s: float | None = None
-    chunk_times: collections.deque[float] = field(default_factory=collections.deque)
+    chunks: int = 0  # chunks this worker reported done, over every task it ran
+    task_chunks: int = 0  # of them, in its current task (the messages count per task)
+    # (when, chunks done since the report before) of each report: the chunk rate's window
+    reports: collections.deque[tuple[float, int]] = field(default_factory=collections.deque)
     last_cpu_s: float = 0.0  # the last CPU time read: what is left once it cannot be read
     stop_overdue: bool = False  # killed by us: asked to stop, it did not within the grace
 
@@ -120,10 +127,19 @@ class Worker:
         self.last_cpu_s = max(self.last_cpu_s, float(times.user + times.system))
         return self.last_cpu_s
 
+    def count_chunks(self, task_chunks: int, now: float) -> None:
+        """A report of `task_chunks` done in the current task (progress, done, stopped...)."""
+        done = max(0, task_chunks - self.task_chunks)
+        self.chunks += done
+        self.task_chunks = task_chunks
+        self.reports.append((now, done))
+
     def chunk_rate(self, now: float) -> float:
-        while self.chunk_times and now - self.chunk_times[0] > CHUNK_RATE_WINDOW_S:
-            self.chunk_times.popleft()
-        return len(self.chunk_times) / CHUNK_RATE_WINDOW_S
+        """Chunks a second over the last CHUNK_RATE_WINDOW_S, as reported (a report comes every
+        half second and counts the chunks since the one before)."""
+        while self.reports and now - self.reports[0][0] > CHUNK_RATE_WINDOW_S:
+            self.reports.popleft()
+        return sum(done for _, done in self.reports) / CHUNK_RATE_WINDOW_S
 
 
 class WorkerPool:
@@ -137,6 +153,11 @@ class WorkerPool:
         self._retired_cpu_s = 0.0  # CPU seconds of the workers that died and were replaced
         self._closing = False
         self._ctx = multiprocessing.get_context("spawn")
+        # A self-pipe in every poll's wait: a stop, a reload or a command need not wait out the
+        # poll's timeout, which runs to the next control period when nothing is duty cycled.
+        self._wake_read, self._wake_write = os.pipe()
+        os.set_blocking(self._wake_read, False)
+        os.set_blocking(self._wake_write, False)
         self.workers: list[Worker] = [self._spawn(index) for index in range(size)]
 
     def _spawn(self, index: int) -> Worker:
@@ -157,6 +178,7 @@ class WorkerPool:
             raise RuntimeError(f"worker {index} is {worker.state}, not idle")
         worker.conn.send(("run", vars(task)))
         worker.task, worker.state = task, WorkerState.RUNNING
+        worker.task_chunks = 0  # the worker counts each task's chunks from 0
 
     def request_stop(self, index: int) -> None:
         """Stop at the next chunk boundary, after a checkpoint; killed after the grace period."""
@@ -190,7 +212,14 @@ class WorkerPool:
     def poll(self, timeout_s: float) -> list[WorkerEvent]:
         """Wait up to timeout_s for worker messages or deaths; returns what happened."""
         waitables: list[Connection | int] = [w.conn for w in self.workers]
-        ready = wait(waitables + [w.process.sentinel for w in self.workers], timeout_s)
+        waitables += [w.process.sentinel for w in self.workers]
+        if self._wake_read >= 0:
+            waitables.append(self._wake_read)
+        ready = wait(waitables, timeout_s)
+        if self._wake_read >= 0 and self._wake_read in ready:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._wake_read, 512):
+                    pass
         events: list[WorkerEvent] = []
         for worker in self.workers:  # polling a quiet pipe costs next to nothing
             events += self._drain(worker)
@@ -214,6 +243,11 @@ class WorkerPool:
                 self.kill(worker.index)
         return events
 
+    def wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):  # full: a wake is already pending
+            if self._wake_write >= 0:
+                os.write(self._wake_write, b"\0")
+
     def _drain(self, worker: Worker) -> list[WorkerEvent]:
         events = []
         while True:
@@ -228,11 +262,11 @@ class WorkerPool:
 
     def _on_message(self, worker: Worker, kind: str, body: dict[str, Any]) -> WorkerEvent:
         task = worker.task
+        if "chunks" in body:
+            worker.count_chunks(int(body["chunks"]), time.monotonic())
         if kind == "ready":
             worker.pid, worker.ready_s = body["pid"], body["ready_s"]
             worker.state = WorkerState.IDLE
-        elif kind == "progress":
-            worker.chunk_times.append(time.monotonic())
         elif kind in ("done", "stopped", "unsaved", "error"):
             worker.task, worker.state, worker.stop_requested_s = None, WorkerState.IDLE, None
         return WorkerEvent(worker.index, kind, body, task)
@@ -313,4 +347,10 @@ class WorkerPool:
                 worker.process.kill()
         for worker in self.workers:
             worker.process.join(timeout=KILLED_JOIN_S)
+        # Marked closed before closing: a late wake() must not write to a reused descriptor.
+        wake_read, wake_write = self._wake_read, self._wake_write
+        self._wake_read = self._wake_write = -1
+        for descriptor in (wake_read, wake_write):
+            if descriptor >= 0:
+                os.close(descriptor)
         return events

@@ -36,7 +36,7 @@ from boiler_agent.compute.jobs import JobError, JobState, validate_job
 from boiler_agent.compute.pool import Pool, WorkerEvent, WorkerSlot, WorkerState
 from boiler_agent.compute.store import JobStore, ShardRecord
 from boiler_agent.compute.store_guard import StoreGuard
-from boiler_agent.compute.worker import CHUNK_TARGET_S, Task
+from boiler_agent.compute.worker import CHUNK_TARGET_S, PROGRESS_INTERVAL_S, Task
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class JobScheduler(Generic[PoolT]):
         watts_per_core: float = DEFAULT_WATTS_PER_CORE,
         filler: FillerJob | None = None,
         chunk_target_s: float = CHUNK_TARGET_S,
+        progress_interval_s: float = PROGRESS_INTERVAL_S,
         combine: CombineFn = combine_results,
     ) -> None:
         self.store = store
@@ -83,6 +84,7 @@ class JobScheduler(Generic[PoolT]):
         self.watts_per_core = watts_per_core
         self.filler = filler
         self.chunk_target_s = chunk_target_s
+        self.progress_interval_s = progress_interval_s
         self.active = pool.size
         self.checkpoint_errors = 0  # checkpoints the workers could not write, ever
         self._guard = StoreGuard(store.path)
@@ -216,6 +218,7 @@ class JobScheduler(Generic[PoolT]):
             checkpoint_dir=str(self.checkpoint_dir),
             checkpoint_interval_s=self.checkpoint_interval_s,
             chunk_target_s=self.chunk_target_s,
+            progress_interval_s=self.progress_interval_s,
         )
         # Heat first: the shard runs even if the store cannot record it (the busy set keeps
         # it from starting twice; the end of the outage puts the books right).
@@ -234,7 +237,7 @@ class JobScheduler(Generic[PoolT]):
         body = event.body
         if event.kind in ("progress", "stopped", "done", "unsaved"):
             self._account(event.worker, task.job_id, body)
-            # Progress arrives ~13 times a second per worker: write the sums once a second,
+            # Progress arrives twice a second per worker: write the sums once a second,
             # and always before a state change, so the books match what is stored.
             if event.kind != "progress" or time.monotonic() >= self._flush_at:
                 self._flush_accounts()

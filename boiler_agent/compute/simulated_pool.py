@@ -84,6 +84,9 @@ class SimulatedPool:
 
     # --- events -----------------------------------------------------------------------------
 
+    def wake(self) -> None:
+        """Nothing to end: a poll here sleeps on the simulated clock, never in real time."""
+
     def poll(self, timeout_s: float) -> list[WorkerEvent]:
         if timeout_s > 0:
             self.sleep(timeout_s)

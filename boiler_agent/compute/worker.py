@@ -4,7 +4,10 @@ Started by the pool with the "spawn" method, single-threaded (numba and BLAS thr
 one, so one worker is one core's worth of heat). It is the only place that imports numba. It
 talks to the supervisor over a pipe: tasks and stop requests in; ready, progress, checkpoint,
 done, stopped, unsaved and error messages out. Between chunks it looks at the pipe, so a stop
-request is answered within one chunk (50-100 ms) plus the time to write the checkpoint.
+request is answered within one chunk (50-100 ms) plus the time to write the checkpoint. Progress
+goes out at most every `progress_interval_s` (and with every checkpoint), not after each chunk:
+a message per chunk woke the supervisor 13 times a second per worker, and that, not the work
+it carried, was most of the supervisor's CPU while it heated (`bench overhead`).
 
 Workers run at idle priority (SCHED_IDLE, else nice 19): the heat they make never takes a CPU
 from the supervisor's safety loop or anything else the machine runs. A checkpoint that cannot be
@@ -24,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 CHUNK_TARGET_S = 0.075  # aim for 50-100 ms of work between looks at the pipe
+PROGRESS_INTERVAL_S = 0.5  # the supervisor hears of a running shard this often
 WORKER_NICE = 19  # the lowest priority, if SCHED_IDLE is not to be had
 MAX_UNITS_PER_CHUNK = 1_000_000
 SINGLE_THREAD_ENV = {
@@ -49,6 +53,7 @@ class Task:
     checkpoint_dir: str
     checkpoint_interval_s: float
     chunk_target_s: float = CHUNK_TARGET_S
+    progress_interval_s: float = PROGRESS_INTERVAL_S
 
 
 class _StopRequestedError(Exception):
@@ -133,7 +138,7 @@ def _run_task(conn: Connection, task: Task) -> None:
 
     per_unit_s: float | None = None
     units = 1
-    last_checkpoint = time.monotonic()
+    last_checkpoint = last_progress = time.monotonic()
     chunks = 0
     cpu_start = time.process_time()
     while run.units_done < shard.units:
@@ -162,16 +167,21 @@ def _run_task(conn: Connection, task: Task) -> None:
             units = max(
                 1, min(MAX_UNITS_PER_CHUNK, int(task.chunk_target_s / max(per_unit_s, 1e-9)))
             )
+        now = time.monotonic()
+        checkpoint_due = now - last_checkpoint >= task.checkpoint_interval_s
+        if not checkpoint_due and now - last_progress < task.progress_interval_s:
+            continue
         progress: dict[str, Any] = {
             "units_done": run.units_done,
             "chunks": chunks,
             "cpu_s": time.process_time() - cpu_start,
             "chunk_s": elapsed,
         }
-        if time.monotonic() - last_checkpoint >= task.checkpoint_interval_s:
+        if checkpoint_due:
             path, error = save_state()  # a failure is tried again one interval later
             progress["checkpoint" if path else "checkpoint_error"] = path or error
             last_checkpoint = time.monotonic()
+        last_progress = now
         conn.send(("progress", progress))
     partial_path = checkpoint.checkpoint_path(directory, task.job_id, shard.index, "partial")
     try:

@@ -5,13 +5,15 @@ the temperature error into a heat demand every control period (on the plant's cl
 the interlocks, tracks the allowed watts with the workers, renews the MCU's heat lease, pings
 the systemd watchdog and hands state and telemetry to the uplink; it returns a `PeriodReport`
 of what it decided. Between periods `turn()` keeps the duty-cycle windows moving and serves the
-worker processes. Nothing here blocks on the serial port, the broker or the disk's other users:
-they run on their own threads and only exchange queued values with this one.
+worker processes, waking only when one of them needs it. Nothing here blocks on the serial
+port, the broker or the disk's other users: they run on their own threads and only exchange
+queued values with this one.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -56,7 +58,7 @@ from firmware_bridge.protocol import SensorKind
 
 log = logging.getLogger(__name__)
 
-TURN_S = 0.1  # between periods: duty windows and worker messages
+TURN_S = 0.1  # between periods, while duty cycling: the duty windows' resolution
 STATUS_EVERY_S = 2.0
 MCU_RESTART_S = 10.0  # an MCU restarted by a reset is back (a new handshake) within this
 
@@ -89,6 +91,7 @@ class ControlLoop:
         cpu_clock: Callable[[], float | None] = cpu_frequency_mhz,
         on_status: Callable[[AgentStatus], None] | None = None,
         turn_s: float = TURN_S,
+        idle_turn_s: float = math.inf,
     ) -> None:
         self.parts = parts
         self.config = parts.config
@@ -98,9 +101,15 @@ class ControlLoop:
         self.cpu_sensor = cpu_sensor
         self.cpu_clock = cpu_clock
         self.on_status = on_status  # e.g. the status file, every STATUS_EVERY_S
-        # Between periods the loop wakes this often for the duty windows and the workers'
-        # messages; a simulation that needs neither finely may take longer turns.
+        # Between periods the loop wakes every `turn_s` while the duty cycler switches
+        # workers, else every `idle_turn_s` (by default not before the next period): a turn
+        # costs the supervisor's CPU, and ten a second with nothing to do were a third of its
+        # idle overhead. A worker's message or death wakes it at once either way. A simulation
+        # that needs neither finely may take longer turns.
         self.turn_s = turn_s
+        self.idle_turn_s = idle_turn_s
+        if parts.uplink is not None:  # a command is applied when it comes, not a period later
+            parts.uplink.on_command = parts.scheduler.pool.wake
         self._frequency_mhz: float | None = None
         self.started_at = datetime.fromtimestamp(clocks.wall(), tz=UTC)
         self.state = "starting"
@@ -152,7 +161,8 @@ class ControlLoop:
             self._next_period = next_deadline(self._next_period, self.config.power.period_s, now)
         else:
             self.parts.power.loop.tick(now)
-        wait = max(0.0, min(self.turn_s, self._next_period - self.clocks.monotonic()))
+        turn_s = self.turn_s if self.parts.power.loop.cycler.cycling else self.idle_turn_s
+        wait = max(0.0, min(turn_s, self._next_period - self.clocks.monotonic()))
         self.parts.scheduler.tick(wait)
         return report
 

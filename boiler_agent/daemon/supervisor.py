@@ -9,6 +9,7 @@ TimeoutStopSec, withdraws the heat lease, publishes the last telemetry and flush
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 import uuid
@@ -62,6 +63,7 @@ class Supervisor:
         cpu_sensor: Callable[[], tuple[float, float] | None] = cpu_package_temperature,
         cpu_clock: Callable[[], float | None] = cpu_frequency_mhz,
         turn_s: float = TURN_S,
+        idle_turn_s: float = math.inf,
     ) -> None:
         self.config = config
         self.config_path = config_path  # what SIGHUP reloads
@@ -74,6 +76,7 @@ class Supervisor:
         self._cpu_sensor = cpu_sensor
         self._cpu_clock = cpu_clock
         self._turn_s = turn_s
+        self._idle_turn_s = idle_turn_s
         self._stop = threading.Event()
         self._reload = threading.Event()
         self.stop_reason = ""
@@ -116,6 +119,7 @@ class Supervisor:
             cpu_sensor=self._cpu_sensor,
             cpu_clock=self._cpu_clock,
             turn_s=self._turn_s,
+            idle_turn_s=self._idle_turn_s,
         )
         self.loop = loop
         parts = loop.parts
@@ -149,11 +153,18 @@ class Supervisor:
         return loop
 
     def request_stop(self, reason: str = "requested") -> None:
+        """From a signal handler or another thread: the loop sees it at once."""
         self.stop_reason = reason
         self._stop.set()
+        self._wake_loop()
 
     def request_reload(self) -> None:
         self._reload.set()
+        self._wake_loop()
+
+    def _wake_loop(self) -> None:
+        if self.loop is not None:  # a turn may be waiting for the next period
+            self.loop.parts.scheduler.pool.wake()
 
     def run(
         self,

@@ -108,7 +108,9 @@ class Uplink:
         self._dropped_reported = sum(self.outbox.dropped().values())
         self._monotonic = monotonic
         self._drops_reported_at: float | None = None
-        self.client.subscribe(self.topics.cmd_filter, self.commands.put)
+        # Called on paho's thread once a command is queued: the control loop's wake-up.
+        self.on_command: Callable[[], None] = lambda: None
+        self.client.subscribe(self.topics.cmd_filter, self._command_in)
         self.weather = WeatherFeed(wall_clock)
         self.client.subscribe(self.topics.weather_in(settings.weather_zone), self.weather.inbox.put)
         if settings.ha_discovery:
@@ -239,6 +241,10 @@ class Uplink:
     def _on_ha_status(self, message: IncomingMessage) -> None:
         if message.payload.strip() == b"online":
             self._ha_wants_discovery.set()
+
+    def _command_in(self, message: IncomingMessage) -> None:
+        self.commands.put(message)
+        self.on_command()
 
     def poll_commands(self) -> list[ReceivedCommand]:
         """Validate the queued commands; refused ones are answered here and not returned."""

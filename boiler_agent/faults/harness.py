@@ -145,6 +145,7 @@ class CampaignRig:
             cpu_sensor=self._cpu_reading,
             cpu_clock=lambda: None,
             turn_s=TURN_S,
+            idle_turn_s=TURN_S,
         )
         self.agent.start()
         self.boots += 1

@@ -71,6 +71,12 @@ class DutyCycler:
             raise ValueError(f"duty must be a number in 0..1, got {duty}")
         self.duty = min(1.0, max(0.0, duty))
 
+    @property
+    def cycling(self) -> bool:
+        """Whether ticks between periods change anything: a share of the period to apply, or
+        workers this cycler holds paused. At full duty or none a period's tick is enough."""
+        return 0.0 < self.duty < 1.0 or bool(self._paused)
+
     def tick(self, indices: list[int], now_s: float) -> None:
         """Pause and resume the workers `indices` (those with work) to follow the plan at
         `now_s`; a worker that left the list is resumed, so no one stays stopped."""

@@ -10,6 +10,7 @@ import pytest
 from boiler_agent.compute.pool import WorkerPool
 from boiler_agent.compute.scheduler import FillerJob, JobScheduler
 from boiler_agent.compute.store import JobStore
+from boiler_agent.compute.worker import PROGRESS_INTERVAL_S
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +39,7 @@ def make_scheduler(tmp_path: Path, numba_cache: str) -> Iterator[SchedulerFactor
         filler: FillerJob | None = None,
         checkpoint_interval_s: float = 60.0,
         chunk_target_s: float = 0.05,
+        progress_interval_s: float = PROGRESS_INTERVAL_S,
     ) -> JobScheduler:
         base = root or tmp_path / f"run{len(made)}"
         scheduler = JobScheduler(
@@ -47,6 +49,7 @@ def make_scheduler(tmp_path: Path, numba_cache: str) -> Iterator[SchedulerFactor
             checkpoint_interval_s=checkpoint_interval_s,
             filler=filler,
             chunk_target_s=chunk_target_s,
+            progress_interval_s=progress_interval_s,
         )
         made.append(scheduler)
         return scheduler

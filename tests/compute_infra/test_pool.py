@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -23,6 +24,7 @@ OPTION = {"spot": 100.0, "strike": 105.0, "rate": 0.02, "volatility": 0.25, "mat
 SMALL_JOB = {**OPTION, "paths": 300_000, "steps": 16, "seed": 3}
 MEDIUM_JOB = {**OPTION, "paths": 3_000_000, "steps": 16, "seed": 6}
 LONG_JOB = {**OPTION, "paths": 40_000_000, "steps": 64, "seed": 4}
+ONE_LONG_SHARD = {"nx": 128, "ny": 128, "iterations": 100_000_000, "alpha": 0.2}
 
 
 def _run_to_end(scheduler: JobScheduler, params: dict[str, object], job_id: str) -> object:
@@ -50,12 +52,14 @@ def test_result_does_not_depend_on_workers_or_chunking(make_scheduler: Scheduler
 def test_stop_checkpoints_and_resume_gives_the_same_result(
     make_scheduler: SchedulerFactory,
 ) -> None:
-    reference = _run_to_end(make_scheduler(1), SMALL_JOB, "ref")
-    scheduler = make_scheduler(1, chunk_target_s=0.01)
-    scheduler.store.submit(validate_job("option_mc", SMALL_JOB, job_id="j"))
+    # One shard of 183 units: the small job's one shard could end before the stop came.
+    reference = _run_to_end(make_scheduler(1), MEDIUM_JOB, "ref")
+    # Progress after every chunk: the job is stopped after its first one.
+    scheduler = make_scheduler(1, chunk_target_s=0.01, progress_interval_s=0.0)
+    scheduler.store.submit(validate_job("option_mc", MEDIUM_JOB, job_id="j"))
     worker = scheduler.pool.workers[0]
     _until(scheduler, lambda: scheduler.store.shards("j")[0].state is JobState.RUNNING)
-    _until(scheduler, lambda: worker.chunk_times)
+    _until(scheduler, lambda: worker.chunks > 0)
     scheduler.set_active(0)
     _until(scheduler, lambda: worker.state is WorkerState.IDLE)
     stopped = [s for s in scheduler.store.shards("j") if s.checkpoint]
@@ -66,6 +70,42 @@ def test_stop_checkpoints_and_resume_gives_the_same_result(
     record = scheduler.store.get("j")
     assert record is not None and record.result == reference
     assert record.attempts >= 2 and record.cpu_s > 0 and record.energy_wh > 0
+
+
+def test_progress_comes_twice_a_second_not_once_a_chunk(make_scheduler: SchedulerFactory) -> None:
+    # A message per chunk woke the supervisor 100 times a second at this chunk size.
+    scheduler = make_scheduler(1, chunk_target_s=0.01)
+    scheduler.store.submit(validate_job("heat2d", ONE_LONG_SHARD, job_id="n"))
+    worker = scheduler.pool.workers[0]
+    reports = 0
+    deadline = time.monotonic() + 60
+    while worker.chunks < 100:
+        assert time.monotonic() < deadline, "the worker did not run 100 chunks"
+        reports += sum(event.kind == "progress" for event in scheduler.tick(0.02))
+    assert 1 <= reports <= worker.chunks / 5, (reports, worker.chunks)
+    assert worker.chunk_rate(time.monotonic()) > 0
+
+
+def test_wake_ends_a_long_poll_from_another_thread(make_scheduler: SchedulerFactory) -> None:
+    # The control loop polls until its next period; a stop or a command must not wait for it.
+    pool = make_scheduler(1).pool
+    returned = threading.Event()
+
+    def poll_long() -> None:
+        while pool.workers[0].state is WorkerState.STARTING:  # its "ready" ends a poll too
+            pool.poll(1.0)
+        pool.poll(120.0)
+        returned.set()
+
+    poller = threading.Thread(target=poll_long, daemon=True)
+    poller.start()
+    # Wake until the poll under way has ended: a wake before it began is used up by the last
+    # startup poll, as it would be by the loop's next turn.
+    deadline = time.monotonic() + 30  # far short of the poll's 120 s
+    while not returned.wait(0.05):
+        assert time.monotonic() < deadline, "wake() did not end the poll"
+        pool.wake()
+    poller.join()
 
 
 def test_crashed_worker_is_replaced_and_its_shard_resumes(make_scheduler: SchedulerFactory) -> None:
@@ -86,7 +126,7 @@ def test_pause_stops_the_cpu_and_resume_restarts_it(make_scheduler: SchedulerFac
     scheduler = make_scheduler(1)
     scheduler.store.submit(validate_job("option_mc", LONG_JOB, job_id="p"))
     worker = scheduler.pool.workers[0]
-    _until(scheduler, lambda: len(worker.chunk_times) > 2)
+    _until(scheduler, lambda: worker.chunks > 2)
     scheduler.pool.pause(0)
     assert worker.pid is not None
     # SIGSTOP takes effect when the process next runs: soon, even at idle priority.

@@ -35,7 +35,7 @@ def test_busy_cpu_seconds_never_decrease_when_a_worker_dies_and_is_replaced(
             samples.append(scheduler.busy_cpu_seconds())
 
     worker = scheduler.pool.workers[0]
-    run_until(lambda: worker.state is WorkerState.RUNNING and len(worker.chunk_times) > 3)
+    run_until(lambda: worker.state is WorkerState.RUNNING and worker.chunks > 3)
     victim = scheduler.pool.workers[0].pid
     assert victim is not None
     before = samples[-1]

@@ -18,10 +18,13 @@ from boiler_agent.compute.store import JobStore
 from .conftest import SchedulerFactory
 
 OPTION = {"spot": 100.0, "strike": 105.0, "rate": 0.02, "volatility": 0.25, "maturity": 1.0}
-# 123 work units of about a millisecond each, in one shard: many chunks at a 2 ms target.
-PAUSED_JOB = {**OPTION, "paths": 2_000_000, "steps": 16, "seed": 21}
-# 3,052 units in six shards: enough chunks for a thousand pauses of a real worker.
-LONG_PAUSED_JOB = {**OPTION, "paths": 50_000_000, "steps": 16, "seed": 22}
+# A paused worker runs 2 to 4 units (0.3 to 1 ms each) between a restart and its stop: its
+# first chunk, then those it runs while the stop is on its way. The jobs have twice the units
+# the pauses need at 3 a pause, or a fast machine ends the job first (it did at half this).
+# 245 units in one shard, for 40 pauses.
+PAUSED_JOB = {**OPTION, "paths": 4_000_000, "steps": 16, "seed": 21}
+# 6,104 units in twelve shards, for a thousand pauses.
+LONG_PAUSED_JOB = {**OPTION, "paths": 100_000_000, "steps": 16, "seed": 22}
 
 
 class SteppedClock:
@@ -111,7 +114,7 @@ def _paused_run(make_scheduler: SchedulerFactory, params: dict[str, object], pau
     # The clean run and the paused one side by side, each on its own worker.
     reference = make_scheduler(1)
     reference.store.submit(validate_job("option_mc", params, job_id="j"))
-    paused = make_scheduler(1, chunk_target_s=0.002)
+    paused = make_scheduler(1, chunk_target_s=0.002, progress_interval_s=0.0)
     paused.store.submit(validate_job("option_mc", params, job_id="j"))
     taken = _pause_until_done(paused, "j", pauses, alongside=reference)
     reference.wait_for("j", timeout_s=100)

@@ -35,6 +35,30 @@ def test_a_cold_room_is_heated_to_the_knob_with_leases_and_workers(
     assert latest.identity is not None and latest.link.up
 
 
+def test_an_idle_loop_wakes_once_a_period_and_a_cycling_one_for_its_windows(
+    make_rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each turn costs the supervisor's CPU: ten a second with nothing to do were a third of
+    # its overhead on a heater (`bench overhead`).
+    rig = make_rig()
+    turns = 0
+
+    def count() -> None:
+        nonlocal turns
+        turns += 1
+
+    rig.run_for(60.0, each_turn=count)  # no MCU: no heat, no worker
+    periods = len(rig.reports)
+    assert periods >= 55 and turns <= periods + 2, (turns, periods)
+    assert rig.agent.loop is not None
+    cycler = rig.agent.loop.parts.power.loop.cycler
+    cycler.set_duty(0.5)  # what the allocator sets for a fraction of a worker's heat...
+    monkeypatch.setattr(cycler, "set_duty", lambda duty: None)  # ...held there
+    turns = 0
+    rig.run_for(5.0, each_turn=count)
+    assert turns >= 45, f"{turns} turns in 5 s of duty windows"
+
+
 def test_readings_that_stop_withdraw_the_lease_and_come_back_when_they_return(
     make_rig: Callable[..., Rig],
 ) -> None:

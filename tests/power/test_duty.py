@@ -61,6 +61,21 @@ def test_cycler_only_signals_changes_and_releases_everything() -> None:
     assert not cycler._paused
 
 
+def test_the_cycler_asks_for_ticks_only_while_it_switches_workers() -> None:
+    # The control loop sleeps until its next period unless this says the windows need it.
+    cycler = DutyCycler(FakePool(), period_s=PERIOD)
+    assert not cycler.cycling, "full duty: a tick a period keeps everyone running"
+    cycler.set_duty(0.5)
+    assert cycler.cycling
+    cycler.tick([0, 1], 0.0)  # worker 1 paused
+    cycler.set_duty(1.0)
+    assert cycler.cycling, "a paused worker waits for its resume"
+    cycler.tick([0, 1], 0.1)
+    assert not cycler.cycling
+    cycler.set_duty(0.0)
+    assert not cycler.cycling, "no share to run: nothing to switch between periods"
+
+
 def test_bad_duty_is_refused() -> None:
     with pytest.raises(ValueError, match="duty"):
         DutyCycler(FakePool()).set_duty(float("nan"))

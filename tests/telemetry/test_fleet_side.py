@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -165,14 +166,13 @@ def test_a_good_command_is_handed_on_once_and_its_duplicate_answered_as_before(
     fleet: Uplink, broker: LocalBroker
 ) -> None:
     fleet_consumer = Consumer(broker.port, REPLIES, client_id="fleet")
+    arrived = threading.Event()
+    fleet.on_command = arrived.set  # the control loop's wake-up: it sleeps until it is called
     try:
         good = b'{"cmd_id": "x1", "mode": "eco"}'
         _command(fleet_consumer, "set_mode", good, b"c1")
-        received = []
-        deadline = time.monotonic() + 10
-        while not received and time.monotonic() < deadline:
-            received = fleet.poll_commands()
-            time.sleep(0.05)
+        assert arrived.wait(10), "the command's arrival woke nobody"
+        received = fleet.poll_commands()
         assert [r.name for r in received] == ["set_mode"]
         fleet.answer(received[0].response_topic, received[0].correlation, received[0].reply)
         _command(fleet_consumer, "set_mode", good, b"c2")

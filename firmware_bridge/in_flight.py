@@ -82,6 +82,11 @@ class CommandTracker:
             future.set_result(result)
 
     @property
+    def in_flight(self) -> bool:
+        """Commands sent and not yet settled: their retries are due."""
+        return len(self.sender) > 0
+
+    @property
     def retransmissions(self) -> int:
         return self.sender.retransmissions
 

@@ -23,7 +23,7 @@ import serial
 from firmware_bridge.events import HeaterIdentity
 from firmware_bridge.in_flight import CommandResult
 from firmware_bridge.link_session import LinkSession, LinkState
-from firmware_bridge.port import PORT_ERRORS, WRITE_TIMEOUT_S, LinePort
+from firmware_bridge.port import LONG_READ_S, PORT_ERRORS, SHORT_READ_S, WRITE_TIMEOUT_S, LinePort
 from firmware_bridge.protocol import Heartbeat, Message, Mode, Reset, SetDisplay, encode
 
 __all__ = [
@@ -93,6 +93,7 @@ class HeaterLink(LinkSession):
         if self.state is LinkState.UP:
             self.heartbeat(0, lease_s=0.0)
         self._stop.set()
+        self._port.wake()
         if self._thread is not None:
             self._thread.join(timeout=2.0 + WRITE_TIMEOUT_S)
         with self._lock:
@@ -173,6 +174,7 @@ class HeaterLink(LinkSession):
                 stamped = dataclasses.replace(message, seq=self._seq.take())
                 frame, future = self._commands.submit(stamped, self.clock())
                 self._write(frame)
+                self._port.wake()  # a long read would hold its first retry (25 ms) back
         self._commands.resolve()
         return future
 
@@ -204,7 +206,7 @@ class HeaterLink(LinkSession):
             self._lost(self._port.broken)
             return
         try:
-            data = self._port.read()
+            data = self._port.read(SHORT_READ_S if self._retry_soon() else LONG_READ_S)
         except PORT_ERRORS as exc:
             self._lost(f"port error: {exc}")
             return

@@ -25,7 +25,7 @@ from firmware_bridge.events import (
     ThermostatState,
 )
 from firmware_bridge.in_flight import CommandTracker
-from firmware_bridge.port import LinePort
+from firmware_bridge.port import LinkPort
 from firmware_bridge.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -68,7 +68,7 @@ class LinkSession:
     def __init__(
         self,
         url: str,
-        port: LinePort,
+        port: LinkPort,
         *,
         clock: Callable[[], float],
         handshake_timeout_s: float,
@@ -131,6 +131,11 @@ class LinkSession:
         self._duplicates.clear()
         self._last_mcu_seq = None
         self._set_state(LinkState.HANDSHAKING)
+
+    def _retry_soon(self) -> bool:
+        """Whether the I/O thread has a retry to time: an IDENT request or a command in flight."""
+        with self._lock:
+            return self.state is LinkState.HANDSHAKING or self._commands.in_flight
 
     def _housekeeping(self, now: float) -> None:
         with self._lock:

@@ -10,19 +10,47 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
+from typing import Protocol
 
 import serial
 
 from firmware_bridge.recording import RX, TX, ByteRecorder
 
-# How long a read waits for the first byte: the I/O thread's idle wake-up (20/s).
-READ_TIMEOUT_S = 0.05
+# How long a read waits for the first byte: the I/O thread's wake-up when nothing comes. Short
+# while a retry is due soon (a handshake, a command not yet acknowledged: their first retry
+# comes 25 ms after the try); long otherwise, when only the silence check (3 s) waits on it. At
+# 20 wake-ups a second the idle thread was a quarter of the supervisor's CPU.
+SHORT_READ_S = 0.02
+LONG_READ_S = 0.5
 # A line that stops draining (a hung USB device, a stalled serial server) must not block the
 # caller's control loop inside a write: writes give up after this and the port is reopened.
 WRITE_TIMEOUT_S = 0.2
 # What a vanished port raises from pyserial. TypeError/AttributeError: pyserial racing a close()
 # from another thread.
 PORT_ERRORS = (serial.SerialException, OSError, TypeError, AttributeError)
+
+
+class LinkPort(Protocol):
+    """What the link needs of a port: this module's `LinePort`, or the in-process simulator's
+    memory wire."""
+
+    broken: str | None
+    bytes_tx: int
+
+    @property
+    def is_open(self) -> bool: ...
+
+    def open(self) -> None: ...
+
+    def read(self, timeout_s: float = SHORT_READ_S) -> bytes: ...
+
+    def write(self, data: bytes) -> bool: ...
+
+    def wake(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def close_recording(self) -> None: ...
 
 
 class LinePort:
@@ -43,17 +71,20 @@ class LinePort:
         self._serial = serial.serial_for_url(
             self.url,
             baudrate=self.baudrate,
-            timeout=READ_TIMEOUT_S,
+            timeout=SHORT_READ_S,
             write_timeout=WRITE_TIMEOUT_S,
             exclusive=True,
         )
         self.broken = None
 
-    def read(self) -> bytes:
-        """What arrived within READ_TIMEOUT_S; raises one of PORT_ERRORS if the port is gone."""
+    def read(self, timeout_s: float = SHORT_READ_S) -> bytes:
+        """What arrived within `timeout_s` (or until `wake()`); raises one of PORT_ERRORS if the
+        port is gone."""
         port = self._serial
         if port is None:
             raise serial.SerialException("port is closed")
+        if port.timeout != timeout_s:  # pyserial reconfigures the port on each change
+            port.timeout = timeout_s
         data: bytes = port.read(max(1, port.in_waiting))
         if data and self._recorder is not None:
             self._recorder.write(RX, data)
@@ -72,6 +103,14 @@ class LinePort:
         if self._recorder is not None:
             self._recorder.write(TX, data)
         return True
+
+    def wake(self) -> None:
+        """End a read under way (from another thread). Ports that cannot (a serial server over
+        TCP) just finish their read's timeout."""
+        cancel = getattr(self._serial, "cancel_read", None)
+        if cancel is not None:
+            with contextlib.suppress(serial.SerialException, OSError, TypeError, AttributeError):
+                cancel()
 
     def close(self) -> None:
         if self._serial is not None:

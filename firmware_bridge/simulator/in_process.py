@@ -46,7 +46,8 @@ class MemoryPort:
         self._open = True
         self.broken = None
 
-    def read(self) -> bytes:
+    def read(self, timeout_s: float = 0.0) -> bytes:
+        """What the MCU sent so far: never waits (the caller pumps the link in turns)."""
         if not self._open:
             raise serial.SerialException("port is closed")
         return self._heater.mcu.take_output(self._heater.clock())
@@ -61,6 +62,9 @@ class MemoryPort:
         self.bytes_tx += len(data)
         return True
 
+    def wake(self) -> None:
+        """Nothing to end: a read here never waits."""
+
     def close(self) -> None:
         self._open = False
 
@@ -73,7 +77,7 @@ class PumpedLink(HeaterLink):
 
     def __init__(self, heater: InProcessHeater) -> None:
         super().__init__(IN_PROCESS_URL, clock=heater.clock)
-        self._port = MemoryPort(heater)  # type: ignore[assignment]
+        self._port = MemoryPort(heater)
 
     def start(self) -> PumpedLink:
         return self  # nothing runs on its own: the caller pumps

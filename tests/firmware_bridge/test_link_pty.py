@@ -11,6 +11,7 @@ import pytest
 
 from firmware_bridge.events import LinkDown, LinkUp, McuFault, Readings, ThermostatState
 from firmware_bridge.link import HeaterLink, LinkRefusedError, LinkState
+from firmware_bridge.port import LONG_READ_S, SHORT_READ_S
 from firmware_bridge.protocol import FaultCode, HeaterKind, Mode, SensorKind, SetpointSource
 from firmware_bridge.recording import RX, TX, decode_recording
 from firmware_bridge.reliable import Outcome
@@ -163,6 +164,45 @@ def test_set_display_is_acknowledged_and_out_of_range_is_refused(
     refused = link.set_display(80.0, Mode.HEAT).result(timeout=3.0)
     assert refused.outcome is Outcome.NACKED
     assert link.stats.naks_received == 1
+
+
+def test_the_reader_waits_long_when_idle_and_short_while_a_command_awaits_its_ack(
+    simulator: HeaterSimulator, link: HeaterLink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An idle link wakes twice a second, not twenty times; a command's retries (the first 25 ms
+    # after it) are timed by short reads, and the command wakes a long read under way.
+    timeouts: list[float] = []
+    wakes: list[float] = []
+    port = link._port
+    read, wake = port.read, port.wake
+
+    def recorded_read(timeout_s: float) -> bytes:
+        timeouts.append(timeout_s)
+        return read(timeout_s)
+
+    def recorded_wake() -> None:
+        wakes.append(time.monotonic())
+        wake()
+
+    monkeypatch.setattr(port, "read", recorded_read)
+    monkeypatch.setattr(port, "wake", recorded_wake)
+    wait_for(link, Readings, 3.0)
+    wait_for(link, Readings, 3.0)
+    assert timeouts and timeouts[-1] == LONG_READ_S
+    simulator.silence(1.0)  # the MCU hears nothing: no ACK, the command is retried
+    reads_before = len(timeouts)
+    future = link.set_display(21.0, Mode.ECO)
+    assert wakes, "the command did not wake the reader"
+    deadline = time.monotonic() + 5.0
+    while link.stats.retransmissions < 2:
+        assert time.monotonic() < deadline, "the unanswered command was not retried"
+        time.sleep(0.01)
+    assert SHORT_READ_S in timeouts[reads_before:]
+    assert future.result(timeout=20.0).ok, "acknowledged once the MCU hears again"
+    deadline = time.monotonic() + 5.0
+    while timeouts[-1] != LONG_READ_S:
+        assert time.monotonic() < deadline, "the reader did not go back to long reads"
+        time.sleep(0.01)
 
 
 def test_recording_holds_both_directions_and_decodes(

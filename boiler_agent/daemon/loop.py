@@ -161,9 +161,15 @@ class ControlLoop:
             self._next_period = next_deadline(self._next_period, self.config.power.period_s, now)
         else:
             self.parts.power.loop.tick(now)
+        scheduler = self.parts.scheduler
         turn_s = self.turn_s if self.parts.power.loop.cycler.cycling else self.idle_turn_s
+        if report is not None and turn_s > self.turn_s:
+            # The period's worker count takes effect now: a tick places work after its wait,
+            # and this one may run to the next period (a whole period without the heat asked
+            # for; `simulate` at x144 swung 0.5 K from it).
+            scheduler.tick(0.0)
         wait = max(0.0, min(turn_s, self._next_period - self.clocks.monotonic()))
-        self.parts.scheduler.tick(wait)
+        scheduler.tick(wait)
         return report
 
     def period(self, now: float, plant_now: float) -> PeriodReport:

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -57,6 +58,28 @@ def test_an_idle_loop_wakes_once_a_period_and_a_cycling_one_for_its_windows(
     turns = 0
     rig.run_for(5.0, each_turn=count)
     assert turns >= 45, f"{turns} turns in 5 s of duty windows"
+
+
+def test_the_work_a_period_asks_for_starts_in_that_period_not_after_the_wait(
+    make_rig: Callable[..., Rig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A loop that waits to its next period must place the work first: `simulate` at x144
+    # lost a period (144 s of the room's) of heat at each worker start, and swung 0.5 K.
+    rig = make_rig()
+    rig.heater.connect()
+    rig.heater.knob(21.0)
+    started: list[float] = []
+    assign = rig.pool.assign
+
+    def recorded_assign(index: int, task: Any) -> None:
+        started.append(rig.clock.now())
+        assign(index, task)
+
+    monkeypatch.setattr(rig.pool, "assign", recorded_assign)
+    rig.run_for(30.0)
+    asked = next(r for r in rig.reports if r.demand_w * r.allowed > 0)
+    assert started, "no work was started"
+    assert started[0] - asked.at_s < 0.05, (asked.at_s, started[0])
 
 
 def test_readings_that_stop_withdraw_the_lease_and_come_back_when_they_return(

@@ -89,7 +89,6 @@ class Pool(Protocol):
 
     def wake(self) -> None:
         """End a `poll` under way at once (from another thread or a signal handler)."""
-        ...
 
     def busy_cpu_seconds(self) -> float: ...
 

@@ -175,7 +175,6 @@ def _run_task(conn: Connection, task: Task) -> None:
             "units_done": run.units_done,
             "chunks": chunks,
             "cpu_s": time.process_time() - cpu_start,
-            "chunk_s": elapsed,
         }
         if checkpoint_due:
             path, error = save_state()  # a failure is tried again one interval later

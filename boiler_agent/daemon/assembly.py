@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from boiler_agent.compute.pool import Pool, WorkerPool
-from boiler_agent.compute.scheduler import FillerJob, JobScheduler
+from boiler_agent.compute.scheduler import DEFAULT_FILLER, JobScheduler
 from boiler_agent.compute.store import JobStore
 from boiler_agent.config import AgentConfig
 from boiler_agent.daemon.clocks import Clocks
@@ -30,22 +30,6 @@ from firmware_bridge.link import HeaterLink
 
 log = logging.getLogger(__name__)
 
-# The built-in work when there is heat demand and no fleet job: a large option price,
-# checkpointed like any job (so a restart resumes it); when one finishes, the scheduler drops it
-# and starts another.
-FILLER = FillerJob(
-    "option_mc",
-    {
-        "spot": 100.0,
-        "strike": 100.0,
-        "rate": 0.0,
-        "volatility": 0.2,
-        "maturity": 1.0,
-        "paths": 10_000_000_000,
-        "steps": 16,
-        "seed": 1,
-    },
-)
 MIN_HISTORICAL_AFTER_S = 30.0
 
 
@@ -94,7 +78,7 @@ def assemble(
         pool,
         checkpoint_dir=config.state_dir / "checkpoints",
         checkpoint_interval_s=config.compute.checkpoint_interval_s,
-        filler=FILLER if config.compute.filler else None,
+        filler=DEFAULT_FILLER if config.compute.filler else None,
     )
     scheduler.set_active(0)
     power = PowerStage(

@@ -118,3 +118,11 @@ def test_a_state_that_does_not_fit_is_refused(name: str) -> None:
         load_run_class(spec)(params, shard, {**state, key: state[key][:1]})
     with pytest.raises(ValueError, match="units_done"):
         load_run_class(spec)(params, shard, {**state, "units_done": np.array(10**6)})
+
+
+def test_option_mc_shard_units_split_the_job_not_its_result(whole: dict[str, Any]) -> None:
+    """A job may ask for other shards (the agent's filler asks for long ones): same result."""
+    params = {**JOBS["option_mc"], "shard_units": 1}
+    spec = KERNELS["option_mc"]
+    assert len(spec.plan(spec.params_model.model_validate(params))) == _units("option_mc")
+    assert run_job("option_mc", params) == whole["option_mc"]

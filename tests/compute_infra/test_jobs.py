@@ -39,6 +39,8 @@ def test_unknown_kernel_lists_the_known_ones() -> None:
         ({"volatility": float("nan")}, ["params.volatility", "nan"]),
         ({"shell": "rm -rf /"}, ["params.shell", "rm -rf /"]),
         ({"steps": "many"}, ["params.steps", "many"]),
+        ({"shard_units": 0}, ["params.shard_units", "0"]),
+        ({"shard_units": 2**20}, ["params.shard_units", str(2**20)]),
     ],
 )
 def test_bad_parameter_is_named_with_its_value(change: dict[str, object], names: list[str]) -> None:

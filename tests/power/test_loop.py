@@ -118,3 +118,22 @@ def test_a_negative_trim_does_not_hold_a_small_request_at_zero_for_good() -> Non
         workers.duty = loop.allocation.duty
         workers.run(1.0)
     assert any(started[:10]), started
+
+
+def test_a_worker_held_back_does_not_wind_the_trim_up() -> None:
+    """While the allocator holds an added worker back, the shortfall is the hold's: the loop
+    must not learn it, or the heat overshoots by as much once the worker starts."""
+    workers = FakeWorkers(efficiency=1.0)
+    allocator = PowerAllocator(4, WATTS, add_hold_s=3.0)
+    loop = PowerLoop(
+        workers, allocator, DutyCycler(workers, period_s=1.0), watts_per_busy_core=WATTS
+    )
+    measured = []
+    for period in range(12):
+        sample = loop.step(20.0 if period < 4 else 40.0, float(period))  # 1 worker, then 2
+        measured.append(round(sample.measured_w, 2))
+        workers.duty = loop.allocation.duty
+        workers.run(1.0)
+    assert 25.0 in measured[5:8], f"the second worker was not held back: {measured}"
+    assert max(measured[5:]) <= 40.5, f"overshoot after the hold: {measured}"
+    assert measured[-1] == pytest.approx(40.0, abs=0.5)

@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 # A work unit is a block of whole paths holding about this many normal draws (~1 ms here).
 NORMALS_PER_UNIT = 2**18
-SHARD_UNITS = 512  # about half a second of one core per shard
+SHARD_UNITS = 512  # about half a second of one core per shard: a job spreads over every core
+MAX_SHARD_UNITS = 2**17  # about 90 s of one core; its per-unit sums are 2 MB, twice
 MAX_NORMALS = 2**38  # paths x steps: keeps the per-unit sums under ~20 MB in `combine`
 WORDS_PER_BLOCK = 4096  # Philox blocks the kernel generates at once (two 64-bit words each)
 TABLE_BYTES = 3 * 257 * 8
@@ -38,6 +39,16 @@ class OptionMcParams(KernelParams):
     maturity: float = Field(gt=0, le=100, description="time to expiry in years")
     paths: int = Field(ge=2, le=10**10, description="simulated paths")
     steps: int = Field(ge=1, le=10_000, description="time steps per path")
+    shard_units: int = Field(
+        default=SHARD_UNITS,
+        ge=1,
+        le=MAX_SHARD_UNITS,
+        description=(
+            "work units (about 1 ms of a core each) per shard: fewer, longer shards cost less "
+            "bookkeeping and disk writes, more shards spread the job over more cores; the "
+            "result is the same whatever the split"
+        ),
+    )
     seed: Seed = 0
     option: Literal["call", "put"] = "call"
 
@@ -101,11 +112,12 @@ class OptionMcSpec(KernelSpec):
     run_class: ClassVar[str] = "boiler_agent.compute.kernels.option_mc:OptionMcRun"
 
     def plan(self, params: BaseModel) -> list[Shard]:
-        return fixed_shards(unit_count(OptionMcParams.model_validate(params)), SHARD_UNITS)
+        p = OptionMcParams.model_validate(params)
+        return fixed_shards(unit_count(p), p.shard_units)
 
     def memory_bytes(self, params: BaseModel) -> int:
         p = OptionMcParams.model_validate(params)
-        units = min(SHARD_UNITS, unit_count(p))
+        units = min(p.shard_units, unit_count(p))
         words = 2 * 8 * max(WORDS_PER_BLOCK, (p.steps + 1) // 2)
         return words + TABLE_BYTES + 2 * 2 * 8 * units  # and per-unit sums, twice (state())
 

@@ -26,3 +26,8 @@ def test_bench_overhead_prints_the_supervisors_cpu_and_memory_beside_bare_python
     # A bare interpreter is smaller than the supervisor, and the agent stopped cleanly.
     assert result["baseline_rss_mb"] < result["rss_mb"]
     assert result["agent_exit_code"] == 0
+    # Disk writes are counted per process (a tmpfs would show none: no > 0 check); a sleeping
+    # interpreter writes nothing.
+    for key in ("control_disk_write_kb_per_h", "idle_disk_write_kb_per_h"):
+        assert isinstance(result[key], int) and result[key] >= 0, (key, result[key])
+    assert result["baseline_disk_write_kb_per_h"] == 0

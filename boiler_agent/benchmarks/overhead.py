@@ -5,6 +5,8 @@ preset, a January morning, real time) on a pty, and `boiler-agent run --config F
 process with 1 Hz telemetry and --workers compute workers (1). Only the supervisor process is
 measured (psutil: its user + system CPU time over a window, its resident memory sampled through
 the window); the worker processes are its children and are reported apart, for information.
+Disk writes are the agent's and its workers' together (the kernel's per-process write_bytes),
+in kB an hour at the window's rate: a heater's flash storage wears with what is written.
 
 (a) controlling: the thermostat knob is at 25 °C in a 16 °C room; once the telemetry shows
     heat demand and a running worker, the supervisor runs the control loop, the power loop
@@ -77,6 +79,7 @@ class Usage:
     rss_mb: float
     children_rss_mb: float
     children: int
+    disk_write_kb_per_h: float  # the process and its children: what a heater's flash takes
 
 
 class _Telemetry:
@@ -177,24 +180,37 @@ def _main_thread_cpu_s(process: psutil.Process) -> float:
     return 0.0
 
 
+def _written_bytes(process: psutil.Process) -> int:
+    """Bytes this process sent to storage (or dirtied in the page cache for it): the kernel's
+    per-task write_bytes, not the bytes given to write() (pipes and sockets are not storage)."""
+    return int(process.io_counters().write_bytes)
+
+
 def _measure(processes: dict[str, psutil.Process], window_s: float) -> dict[str, Usage]:
-    """CPU and peak RSS of each process (and of its children) over the same wall window."""
+    """CPU, peak RSS and disk writes of each process (and of its children) over the same wall
+    window."""
     started = time.monotonic()
     cpu0 = {name: _cpu_s(p) for name, p in processes.items()}
     main0 = {name: _main_thread_cpu_s(p) for name, p in processes.items()}
     rss = dict.fromkeys(processes, 0.0)
     children_rss = dict.fromkeys(processes, 0.0)
     children = dict.fromkeys(processes, 0)
+    # Per pid, (first, last) write_bytes seen: workers may come and go inside the window.
+    written: dict[str, dict[int, tuple[int, int]]] = {name: {} for name in processes}
     while True:
         for name, process in processes.items():
             rss[name] = max(rss[name], process.memory_info().rss / MB)
             kids = process.children(recursive=True)
             total = 0.0
-            for kid in kids:
+            for member in [process, *kids]:
                 try:
-                    total += kid.memory_info().rss / MB
+                    now_written = _written_bytes(member)
+                    if member is not process:
+                        total += member.memory_info().rss / MB
                 except psutil.NoSuchProcess:
                     continue  # a worker replaced between the listing and the reading
+                first, _ = written[name].get(member.pid, (now_written, now_written))
+                written[name][member.pid] = (first, now_written)
             children_rss[name] = max(children_rss[name], total)
             children[name] = max(children[name], len(kids))
         left = started + window_s - time.monotonic()
@@ -209,6 +225,10 @@ def _measure(processes: dict[str, psutil.Process], window_s: float) -> dict[str,
             rss_mb=rss[name],
             children_rss_mb=children_rss[name],
             children=children[name],
+            disk_write_kb_per_h=sum(last - first for first, last in written[name].values())
+            / 1024.0
+            * 3600.0
+            / elapsed,
         )
         for name, process in processes.items()
     }
@@ -336,6 +356,12 @@ def _run_agent(
         "idle_heat_demand_w_max": round(max((m[1] for m in idle_seen), default=0.0), 1),
         "control_workers_running_min": min((m[2] for m in control_seen), default=0),
         "control_telemetry_per_s": round(len(control_seen) / window_s, 2),
+        # Written to disk, the agent and its workers, per hour at this window's rate.
+        "control_disk_write_kb_per_h": round(agent_control.disk_write_kb_per_h),
+        "idle_disk_write_kb_per_h": round(agent_idle.disk_write_kb_per_h),
+        "baseline_disk_write_kb_per_h": round(
+            max(idle["bare"].disk_write_kb_per_h, control["bare"].disk_write_kb_per_h)
+        ),
         "window_s": window_s,
         "cpu_target_met": worst_cpu <= TARGET_CPU_PCT,
         "rss_target_met": peak_rss <= TARGET_RSS_MB,

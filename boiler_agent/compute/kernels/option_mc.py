@@ -26,7 +26,7 @@ from boiler_agent.compute.kernels._common import (
     seed_key,
     unit_float,
 )
-from boiler_agent.compute.specs._common import check_state
+from boiler_agent.compute.specs._common import check_state, check_terms, exact_terms
 from boiler_agent.compute.specs.option_mc import (
     WORDS_PER_BLOCK,
     ZIGGURAT_R,
@@ -146,7 +146,8 @@ def _run_units(  # noqa: PLR0917 (numba: positional arguments only)
 
 
 class OptionMcRun:
-    """One shard of an option_mc job: units in order, per-unit sums kept for `combine`."""
+    """One shard of an option_mc job: units in order, each unit's sums kept in memory; saved
+    (checkpoint, result) as the exact terms of their totals (`exact_terms`), a few floats."""
 
     def __init__(self, params: BaseModel, shard: Shard, state: State | None = None) -> None:
         self.p = OptionMcParams.model_validate(params)
@@ -154,11 +155,19 @@ class OptionMcRun:
         self.units_done = 0
         self._sums = np.zeros(shard.units)
         self._squares = np.zeros(shard.units)
-        if state is not None:
+        # The exact terms of the units a resumed run did before its checkpoint (their own
+        # sums stay 0.0 in the arrays above).
+        self._carried_sums = np.zeros(0)
+        self._carried_squares = np.zeros(0)
+        if state is not None and "sum" in state:  # a checkpoint from before exact terms
             shape = ((shard.units,), "float64")
             self.units_done = check_state(state, {"sum": shape, "sumsq": shape}, shard.units)
             self._sums[:] = state["sum"]
             self._squares[:] = state["sumsq"]
+        elif state is not None:
+            self.units_done = check_state(state, {}, shard.units)
+            self._carried_sums = check_terms(state, "sum_terms")
+            self._carried_squares = check_terms(state, "sumsq_terms")
         drift, vol_sqrt_dt, _ = gbm_constants(self.p)
         call = 1.0 if self.p.option == "call" else -1.0
         self._consts = np.array([drift, vol_sqrt_dt, self.p.strike, call])
@@ -188,14 +197,27 @@ class OptionMcRun:
             self.units_done += count
         return count
 
+    def _terms(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        done = self.units_done
+        return (
+            exact_terms(np.concatenate([self._carried_sums, self._sums[:done]])),
+            exact_terms(np.concatenate([self._carried_squares, self._squares[:done]])),
+        )
+
     def state(self) -> State:
+        sums, squares = self._terms()
         return {
             "units_done": np.array(self.units_done, dtype=np.int64),
-            "sum": self._sums.copy(),
-            "sumsq": self._squares.copy(),
+            "sum_terms": sums,
+            "sumsq_terms": squares,
         }
 
     def partial(self) -> State:
         if self.units_done < self.shard.units:
             raise RuntimeError(f"shard {self.shard.index}: {self.units_done} units done")
-        return {"sum": self._sums.copy(), "sumsq": self._squares.copy()}
+        sums, squares = self._terms()
+        return {
+            "units": np.array(self.shard.units, dtype=np.int64),
+            "sum_terms": sums,
+            "sumsq_terms": squares,
+        }

@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from boiler_agent.compute.kernel_api import JsonValue, KernelSpec, Shard, State
-from boiler_agent.compute.specs._common import KernelParams, Seed, concat, exact_sum, fixed_shards
+from boiler_agent.compute.specs._common import (
+    KernelParams,
+    Seed,
+    check_terms,
+    exact_sum,
+    fixed_shards,
+)
 
 # numpy is imported inside the functions that use it: the supervisor process loads it (about
 # 13 MB) only when it combines or checks results, never just to start.
@@ -119,13 +125,13 @@ class OptionMcSpec(KernelSpec):
         p = OptionMcParams.model_validate(params)
         units = min(p.shard_units, unit_count(p))
         words = 2 * 8 * max(WORDS_PER_BLOCK, (p.steps + 1) // 2)
-        return words + TABLE_BYTES + 2 * 2 * 8 * units  # and per-unit sums, twice (state())
+        return words + TABLE_BYTES + 2 * 2 * 8 * units  # per-unit sums, and their copy in state()
 
     def combine(self, params: BaseModel, partials: list[State]) -> dict[str, JsonValue]:
         p = OptionMcParams.model_validate(params)
-        sums, squares = concat(partials, "sum"), concat(partials, "sumsq")
-        if sums.size != unit_count(p) or squares.size != sums.size:
-            raise ValueError(f"expected {unit_count(p)} unit sums, got {sums.size}")
+        units, sums, squares = _gather(partials)
+        if units != unit_count(p):
+            raise ValueError(f"expected {unit_count(p)} units in the shards' results, got {units}")
         _, _, discount = gbm_constants(p)
         mean = exact_sum(sums) / p.paths
         variance = max(exact_sum(squares) / p.paths - mean * mean, 0.0) * p.paths / (p.paths - 1)
@@ -138,6 +144,36 @@ class OptionMcSpec(KernelSpec):
             "paths": p.paths,
             "steps": p.steps,
             "option": p.option,
-            "units": int(sums.size),
+            "units": units,
             "generator": "philox4x32-10, ziggurat-256",
         }
+
+
+def _gather(partials: list[State]) -> tuple[int, np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """(units, sum terms, sum-of-squares terms) of every shard's result. A result is the exact
+    terms of its totals (`exact_terms`), or, written before them, one sum per unit: `fsum`
+    over either gives the same float, so results of both kinds combine."""
+    import numpy as np
+
+    units, sums, squares = 0, [], []
+    for partial in partials:
+        if "sum" in partial:
+            per_unit = np.asarray(partial["sum"], dtype=np.float64).ravel()
+            per_unit_squares = np.asarray(partial.get("sumsq", []), dtype=np.float64).ravel()
+            if per_unit_squares.size != per_unit.size:
+                raise ValueError(
+                    f"a shard's result has {per_unit.size} sums, "
+                    f"{per_unit_squares.size} sums of squares"
+                )
+            units += per_unit.size
+            sums.append(per_unit)
+            squares.append(per_unit_squares)
+            continue
+        if "units" not in partial:
+            raise ValueError(f"a shard's result has no 'units'; has {sorted(partial)}")
+        units += int(np.asarray(partial["units"]))
+        sums.append(check_terms(partial, "sum_terms"))
+        squares.append(check_terms(partial, "sumsq_terms"))
+    if not partials:
+        return 0, np.zeros(0), np.zeros(0)
+    return units, np.concatenate(sums), np.concatenate(squares)

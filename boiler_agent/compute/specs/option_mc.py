@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 NORMALS_PER_UNIT = 2**18
 SHARD_UNITS = 512  # about half a second of one core per shard: a job spreads over every core
 MAX_SHARD_UNITS = 2**17  # about 90 s of one core; its per-unit sums are 2 MB, twice
-MAX_NORMALS = 2**38  # paths x steps: keeps the per-unit sums under ~20 MB in `combine`
+MAX_NORMALS = 2**38  # paths x steps: bounds a job (results in the old per-unit format: ~20 MB)
 WORDS_PER_BLOCK = 4096  # Philox blocks the kernel generates at once (two 64-bit words each)
 TABLE_BYTES = 3 * 257 * 8
 

@@ -28,6 +28,7 @@ def test_bench_overhead_prints_the_supervisors_cpu_and_memory_beside_bare_python
     assert result["agent_exit_code"] == 0
     # Disk writes are counted per process (a tmpfs would show none: no > 0 check); a sleeping
     # interpreter writes nothing.
+    # None only where the kernel keeps no per-process I/O counts.
     for key in ("control_disk_write_kb_per_h", "idle_disk_write_kb_per_h"):
-        assert isinstance(result[key], int) and result[key] >= 0, (key, result[key])
-    assert result["baseline_disk_write_kb_per_h"] == 0
+        assert result[key] is None or (isinstance(result[key], int) and result[key] >= 0), key
+    assert result["baseline_disk_write_kb_per_h"] in (0, None)

@@ -6,7 +6,9 @@ process with 1 Hz telemetry and --workers compute workers (1). Only the supervis
 measured (psutil: its user + system CPU time over a window, its resident memory sampled through
 the window); the worker processes are its children and are reported apart, for information.
 Disk writes are the agent's and its workers' together (the kernel's per-process write_bytes),
-in kB an hour at the window's rate: a heater's flash storage wears with what is written.
+in kB an hour at the window's rate: a heater's flash storage wears with what is written. A
+lower bound: the file system's journal and metadata are written by the kernel, not counted;
+null where the kernel does not count (no /proc/<pid>/io).
 
 (a) controlling: the thermostat knob is at 25 °C in a 16 °C room; once the telemetry shows
     heat demand and a running worker, the supervisor runs the control loop, the power loop
@@ -79,7 +81,7 @@ class Usage:
     rss_mb: float
     children_rss_mb: float
     children: int
-    disk_write_kb_per_h: float  # the process and its children: what a heater's flash takes
+    disk_write_kb_per_h: float | None  # the process and its children; None: not readable
 
 
 class _Telemetry:
@@ -180,10 +182,27 @@ def _main_thread_cpu_s(process: psutil.Process) -> float:
     return 0.0
 
 
-def _written_bytes(process: psutil.Process) -> int:
-    """Bytes this process sent to storage (or dirtied in the page cache for it): the kernel's
-    per-task write_bytes, not the bytes given to write() (pipes and sockets are not storage)."""
-    return int(process.io_counters().write_bytes)
+def _written_bytes(process: psutil.Process) -> int | None:
+    """Bytes the process and its children sent to storage (or dirtied in the page cache for
+    it): the kernel's per-task write_bytes, not the bytes given to write() (pipes and sockets
+    are not storage). A reaped child's lifetime bytes join its parent's count, so the total
+    over the parent and its live children only grows, whichever workers come and go. None
+    where the kernel does not say (no /proc/<pid>/io)."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += int(member.io_counters().write_bytes)
+        except psutil.NoSuchProcess:
+            continue  # exited between the listing and the reading: its parent has its bytes
+        except (psutil.AccessDenied, NotImplementedError, AttributeError):
+            return None
+    return total
+
+
+def _per_hour_kb(before: int | None, after: int | None, elapsed_s: float) -> float | None:
+    if before is None or after is None:
+        return None
+    return (after - before) / 1024.0 * 3600.0 / elapsed_s
 
 
 def _measure(processes: dict[str, psutil.Process], window_s: float) -> dict[str, Usage]:
@@ -195,22 +214,17 @@ def _measure(processes: dict[str, psutil.Process], window_s: float) -> dict[str,
     rss = dict.fromkeys(processes, 0.0)
     children_rss = dict.fromkeys(processes, 0.0)
     children = dict.fromkeys(processes, 0)
-    # Per pid, (first, last) write_bytes seen: workers may come and go inside the window.
-    written: dict[str, dict[int, tuple[int, int]]] = {name: {} for name in processes}
+    written0 = {name: _written_bytes(p) for name, p in processes.items()}
     while True:
         for name, process in processes.items():
             rss[name] = max(rss[name], process.memory_info().rss / MB)
             kids = process.children(recursive=True)
             total = 0.0
-            for member in [process, *kids]:
+            for kid in kids:
                 try:
-                    now_written = _written_bytes(member)
-                    if member is not process:
-                        total += member.memory_info().rss / MB
+                    total += kid.memory_info().rss / MB
                 except psutil.NoSuchProcess:
                     continue  # a worker replaced between the listing and the reading
-                first, _ = written[name].get(member.pid, (now_written, now_written))
-                written[name][member.pid] = (first, now_written)
             children_rss[name] = max(children_rss[name], total)
             children[name] = max(children[name], len(kids))
         left = started + window_s - time.monotonic()
@@ -218,6 +232,7 @@ def _measure(processes: dict[str, psutil.Process], window_s: float) -> dict[str,
             break
         time.sleep(min(SAMPLE_S, left))
     elapsed = time.monotonic() - started
+    written = {name: _written_bytes(p) for name, p in processes.items()}
     return {
         name: Usage(
             cpu_pct=100.0 * (_cpu_s(process) - cpu0[name]) / elapsed,
@@ -225,10 +240,7 @@ def _measure(processes: dict[str, psutil.Process], window_s: float) -> dict[str,
             rss_mb=rss[name],
             children_rss_mb=children_rss[name],
             children=children[name],
-            disk_write_kb_per_h=sum(last - first for first, last in written[name].values())
-            / 1024.0
-            * 3600.0
-            / elapsed,
+            disk_write_kb_per_h=_per_hour_kb(written0[name], written[name], elapsed),
         )
         for name, process in processes.items()
     }
@@ -357,10 +369,10 @@ def _run_agent(
         "control_workers_running_min": min((m[2] for m in control_seen), default=0),
         "control_telemetry_per_s": round(len(control_seen) / window_s, 2),
         # Written to disk, the agent and its workers, per hour at this window's rate.
-        "control_disk_write_kb_per_h": round(agent_control.disk_write_kb_per_h),
-        "idle_disk_write_kb_per_h": round(agent_idle.disk_write_kb_per_h),
-        "baseline_disk_write_kb_per_h": round(
-            max(idle["bare"].disk_write_kb_per_h, control["bare"].disk_write_kb_per_h)
+        "control_disk_write_kb_per_h": _rounded(agent_control.disk_write_kb_per_h),
+        "idle_disk_write_kb_per_h": _rounded(agent_idle.disk_write_kb_per_h),
+        "baseline_disk_write_kb_per_h": _rounded(
+            idle["bare"].disk_write_kb_per_h, control["bare"].disk_write_kb_per_h
         ),
         "window_s": window_s,
         "cpu_target_met": worst_cpu <= TARGET_CPU_PCT,
@@ -368,6 +380,12 @@ def _run_agent(
         "agent_exit_code": exit_code,
         "agent_stop_s": round(stop_s, 2),
     }
+
+
+def _rounded(*values: float | None) -> int | None:
+    """The largest, in whole kB; None if any is unknown."""
+    known = [value for value in values if value is not None]
+    return round(max(known)) if known and len(known) == len(values) else None
 
 
 def _phase(

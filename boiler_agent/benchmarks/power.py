@@ -13,9 +13,10 @@ Errors are in % of that capacity. Reported:
   max_steady_error_pct  the largest error at the end of a step, in % of capacity (target <= 2)
   max_settle_periods    the most control periods a step took to get within 2 % (target <= 3)
   smoothness_std        standard deviation of the workers' total CPU use (in cores), sampled
-                        every 100 ms at a 60 % target, with staggered duty cycling (every
-                        worker cycles there; at 50 % one worker may run flat out instead, and
-                        there is no cycling to compare)
+                        every 100 ms at a 60 % target, with staggered duty cycling (on two
+                        cores both workers cycle there; at 50 % one worker may run flat out
+                        instead, and there is no cycling to compare; on 5 or 10 cores 60 % is
+                        whole workers, so run --workers 2 or 4 there)
   lockstep_smoothness_std  the same with BOINC-style lock-step duty cycling, in the same run
 """
 

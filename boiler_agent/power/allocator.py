@@ -52,11 +52,6 @@ class PowerAllocator:
         self._wanted_more_since: float | None = None
 
     @property
-    def holding_add(self) -> bool:
-        """Whether the last allocation gave fewer workers than it wanted (an add on hold)."""
-        return self._wanted_more_since is not None
-
-    @property
     def capacity_w(self) -> float:
         return self.max_workers * self.watts_per_worker
 

@@ -20,6 +20,7 @@ from boiler_agent.power.knob import KnobInfo, PowerKnob
 TRIM_GAIN = 0.5  # share of the measured error folded into the trim each period
 MAX_TRIM_SHARE = 0.2  # the trim never moves the request by more than this share of capacity
 TRIM_DECAY = 0.5  # per period, of a trim that leaves no worker running to measure it
+SATURATION_SLACK_W = 1e-6  # rounding, not a shortfall
 
 
 class WorkerControl(Protocol):
@@ -63,7 +64,7 @@ class PowerLoop:
         self._applied_knob_fraction: float | None = None
         self.trim_w = 0.0
         self.allocation = Allocation(0, 1.0, None, 0.0)
-        self._add_held = False  # the allocation in force gave fewer workers than it wanted
+        self._saturated = False  # the allocation in force could not give what was asked
 
     def step(self, target_w: float, now_s: float, plant_now_s: float | None = None) -> PowerSample:
         """One control period: measure the last period, then allocate for the next.
@@ -76,10 +77,11 @@ class PowerLoop:
         capacity = self.allocator.capacity_w
         if measured is not None and self.allocation.workers:
             error = self.allocation.expected_w - measured
-            # A shortfall while the allocator held a worker back is the hold's, not the
+            # A shortfall while the allocation could not give what was asked (a worker held
+            # back by the allocator, or every worker flat out) is the allocation's, not the
             # model's: folded in, it overshoots by as much once the worker starts (bench power
             # saw 31.9 W asked 30.2, for 3 periods). Anti-windup: leave it out.
-            if not (self._add_held and error > 0):
+            if not (self._saturated and error > 0):
                 limit = MAX_TRIM_SHARE * capacity
                 self.trim_w = max(-limit, min(limit, self.trim_w + TRIM_GAIN * error))
         elif target_w > 0 and self.trim_w < 0 and target_w + self.trim_w <= 0:
@@ -91,7 +93,9 @@ class PowerLoop:
         self.allocation = self.allocator.allocate(
             request, now_s if plant_now_s is None else plant_now_s
         )
-        self._add_held = self.allocator.holding_add
+        # Judged on what the allocator itself expects: with frequency scaling a held add
+        # still gives the request (one worker runs faster), and the trim must learn from it.
+        self._saturated = self.allocation.expected_w < request - SATURATION_SLACK_W
         # What was asked is what we compare against, not the trimmed request.
         self.allocation = Allocation(
             self.allocation.workers,

@@ -84,3 +84,27 @@ def test_a_checkpoint_and_a_result_from_before_exact_terms_still_serve() -> None
 
     old_partial = {"sum": full._sums.copy(), "sumsq": full._squares.copy()}
     assert spec.combine(params, [old_partial]) == expected
+
+
+def test_hostile_checkpoints_and_results_are_refused_with_a_value_error() -> None:
+    spec = KERNELS["option_mc"]
+    job = EXAMPLES["option_mc"] | {"paths": 6000, "steps": 199}
+    params = spec.params_model.model_validate(job)
+    shard = spec.plan(params)[0]
+    factory = load_run_class(spec)
+    bad_old = np.zeros(shard.units)
+    bad_old[0] = math.nan
+    with pytest.raises(ValueError, match="not finite"):
+        factory(params, shard, {"units_done": np.array(1), "sum": bad_old, "sumsq": bad_old})
+    huge = np.array([1.7e308, 1.7e308])  # each finite, their sum beyond float64
+    with pytest.raises(ValueError, match="beyond float64"):
+        factory(params, shard, {"units_done": np.array(1), "sum_terms": huge, "sumsq_terms": huge})
+    good = factory(params, shard)
+    good.step(shard.units)
+    partial = good.partial()
+    with pytest.raises(ValueError, match="units"):
+        spec.combine(params, [{**partial, "units": np.array([1, 2])}])
+    with pytest.raises(ValueError, match="units"):
+        spec.combine(params, [{**partial, "units": np.array(-5)}])
+    with pytest.raises(ValueError, match="beyond float64"):
+        spec.combine(params, [{**partial, "sum_terms": huge}])

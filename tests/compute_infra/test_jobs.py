@@ -77,3 +77,13 @@ def test_job_over_the_memory_budget_is_refused() -> None:
 def test_bad_job_ids_are_refused(job_id: str) -> None:
     with pytest.raises(JobError, match="job_id"):
         validate_job("option_mc", GOOD, job_id=job_id)
+
+
+def test_the_default_split_is_not_in_the_stored_params() -> None:
+    """A job's digest (its checkpoints', its handoff bundles') stays what it was before
+    `shard_units` existed unless the job asks for another split."""
+    default = validate_job("option_mc", GOOD)
+    assert "shard_units" not in default.params_json
+    assert default.digest == validate_job("option_mc", GOOD | {"shard_units": 512}).digest
+    other = validate_job("option_mc", GOOD | {"shard_units": 4096})
+    assert other.params_json["shard_units"] == 4096 and other.digest != default.digest

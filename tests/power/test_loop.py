@@ -137,3 +137,36 @@ def test_a_worker_held_back_does_not_wind_the_trim_up() -> None:
     assert 25.0 in measured[5:8], f"the second worker was not held back: {measured}"
     assert max(measured[5:]) <= 40.5, f"overshoot after the hold: {measured}"
     assert measured[-1] == pytest.approx(40.0, abs=0.5)
+
+
+class ScriptedMeter:
+    """A heat meter that reads what the test says."""
+
+    estimated = True
+    source = "the test"
+
+    def __init__(self) -> None:
+        self.watts: float | None = None
+
+    def read(self, now_s: float, freq_fraction: float | None) -> float | None:
+        return self.watts
+
+
+def test_with_frequency_scaling_a_held_add_still_lets_the_trim_learn() -> None:
+    """With a frequency cap, a held add still gives what was asked (the one worker runs
+    faster): a shortfall then is the model's, and the trim must learn it."""
+    workers = FakeWorkers(efficiency=1.0)
+    allocator = PowerAllocator(
+        4, WATTS, frequency_settable=True, min_freq_fraction=0.5, add_hold_s=1000.0
+    )
+    meter = ScriptedMeter()
+    loop = PowerLoop(
+        workers, allocator, DutyCycler(workers), watts_per_busy_core=WATTS, meter=meter
+    )
+    loop.step(6.0, 0.0)  # one worker
+    meter.watts = 6.0
+    loop.step(13.0, 1.0)  # two wanted at the lowest frequency: the add is held
+    assert loop.allocation.workers == 1 and allocator.workers == 1
+    meter.watts = 10.0  # the one worker, at its higher frequency, makes 3 W less than modelled
+    loop.step(13.0, 2.0)
+    assert loop.trim_w > 1.0, f"the model's shortfall was not learnt: trim {loop.trim_w}"

@@ -162,6 +162,8 @@ class OptionMcRun:
         if state is not None and "sum" in state:  # a checkpoint from before exact terms
             shape = ((shard.units,), "float64")
             self.units_done = check_state(state, {"sum": shape, "sumsq": shape}, shard.units)
+            if not (np.isfinite(state["sum"]).all() and np.isfinite(state["sumsq"]).all()):
+                raise ValueError("saved state 'sum' or 'sumsq' holds a value that is not finite")
             self._sums[:] = state["sum"]
             self._squares[:] = state["sumsq"]
         elif state is not None:

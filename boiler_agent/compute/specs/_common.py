@@ -126,4 +126,5 @@ def check_terms(state: State, key: str) -> np.ndarray[Any, Any]:
         )
     if not np.isfinite(array).all():
         raise ValueError(f"saved state {key!r} holds a value that is not finite")
+    exact_terms(array)  # their sum must be a float64 too: ValueError if beyond
     return array

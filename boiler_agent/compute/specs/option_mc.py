@@ -6,7 +6,13 @@ import functools
 import math
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 from boiler_agent.compute.kernel_api import JsonValue, KernelSpec, Shard, State
 from boiler_agent.compute.specs._common import (
@@ -25,7 +31,7 @@ if TYPE_CHECKING:
 # A work unit is a block of whole paths holding about this many normal draws (~1 ms here).
 NORMALS_PER_UNIT = 2**18
 SHARD_UNITS = 512  # about half a second of one core per shard: a job spreads over every core
-MAX_SHARD_UNITS = 2**17  # about 90 s of one core; its per-unit sums are 2 MB, twice
+MAX_SHARD_UNITS = 2**17  # 1.5-2 minutes of one core; 2 MB of per-unit sums in memory
 MAX_NORMALS = 2**38  # paths x steps: bounds a job (results in the old per-unit format: ~20 MB)
 WORDS_PER_BLOCK = 4096  # Philox blocks the kernel generates at once (two 64-bit words each)
 TABLE_BYTES = 3 * 257 * 8
@@ -66,6 +72,17 @@ class OptionMcParams(KernelParams):
                 f"is over {MAX_NORMALS}: split the job over several seeds"
             )
         return self
+
+    @model_serializer(mode="wrap")
+    def _default_split_unsaid(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """The canonical parameters (stored, digested, handed off) say `shard_units` only when
+        it is not the default: a job's digest stays what it was before the parameter existed,
+        so its checkpoints and handoff bundles from older heaters still match, and older
+        heaters still accept it."""
+        data: dict[str, Any] = handler(self)
+        if data.get("shard_units") == SHARD_UNITS:
+            del data["shard_units"]
+        return data
 
 
 def paths_per_unit(steps: int) -> int:
@@ -125,7 +142,7 @@ class OptionMcSpec(KernelSpec):
         p = OptionMcParams.model_validate(params)
         units = min(p.shard_units, unit_count(p))
         words = 2 * 8 * max(WORDS_PER_BLOCK, (p.steps + 1) // 2)
-        return words + TABLE_BYTES + 2 * 2 * 8 * units  # per-unit sums, and their copy in state()
+        return words + TABLE_BYTES + 2 * 2 * 8 * units  # per-unit sums, and state()'s concatenation
 
     def combine(self, params: BaseModel, partials: list[State]) -> dict[str, JsonValue]:
         p = OptionMcParams.model_validate(params)
@@ -133,8 +150,12 @@ class OptionMcSpec(KernelSpec):
         if units != unit_count(p):
             raise ValueError(f"expected {unit_count(p)} units in the shards' results, got {units}")
         _, _, discount = gbm_constants(p)
-        mean = exact_sum(sums) / p.paths
-        variance = max(exact_sum(squares) / p.paths - mean * mean, 0.0) * p.paths / (p.paths - 1)
+        try:
+            total, total_squares = exact_sum(sums), exact_sum(squares)
+        except OverflowError:
+            raise ValueError("the shards' sums add up beyond float64") from None
+        mean = total / p.paths
+        variance = max(total_squares / p.paths - mean * mean, 0.0) * p.paths / (p.paths - 1)
         return {
             "price": discount * mean,
             "stderr": discount * math.sqrt(variance / p.paths),
@@ -171,7 +192,10 @@ def _gather(partials: list[State]) -> tuple[int, np.ndarray[Any, Any], np.ndarra
             continue
         if "units" not in partial:
             raise ValueError(f"a shard's result has no 'units'; has {sorted(partial)}")
-        units += int(np.asarray(partial["units"]))
+        count = np.asarray(partial["units"])
+        if count.shape != () or count.dtype.kind not in "iu" or int(count) < 0:
+            raise ValueError(f"a shard's result has units {count!r}: expected a count")
+        units += int(count)
         sums.append(check_terms(partial, "sum_terms"))
         squares.append(check_terms(partial, "sumsq_terms"))
     if not partials:

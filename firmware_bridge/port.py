@@ -109,7 +109,7 @@ class LinePort:
         TCP) just finish their read's timeout."""
         cancel = getattr(self._serial, "cancel_read", None)
         if cancel is not None:
-            with contextlib.suppress(serial.SerialException, OSError, TypeError, AttributeError):
+            with contextlib.suppress(*PORT_ERRORS):
                 cancel()
 
     def close(self) -> None:

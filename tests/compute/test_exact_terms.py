@@ -108,3 +108,5 @@ def test_hostile_checkpoints_and_results_are_refused_with_a_value_error() -> Non
         spec.combine(params, [{**partial, "units": np.array(-5)}])
     with pytest.raises(ValueError, match="beyond float64"):
         spec.combine(params, [{**partial, "sum_terms": huge}])
+    with pytest.raises(ValueError, match="not finite"):  # a result in the per-unit format
+        spec.combine(params, [{"sum": bad_old, "sumsq": np.zeros(shard.units)}])

@@ -181,6 +181,10 @@ def _gather(partials: list[State]) -> tuple[int, np.ndarray[Any, Any], np.ndarra
         if "sum" in partial:
             per_unit = np.asarray(partial["sum"], dtype=np.float64).ravel()
             per_unit_squares = np.asarray(partial.get("sumsq", []), dtype=np.float64).ravel()
+            if not (np.isfinite(per_unit).all() and np.isfinite(per_unit_squares).all()):
+                raise ValueError(
+                    "a shard's result 'sum' or 'sumsq' holds a value that is not finite"
+                )
             if per_unit_squares.size != per_unit.size:
                 raise ValueError(
                     f"a shard's result has {per_unit.size} sums, "
